@@ -1,0 +1,5 @@
+import sys
+
+from genomamba.cli import main
+
+sys.exit(main())
