@@ -1,0 +1,173 @@
+"""Selective scan: every backend against the float64 sequential reference.
+
+On a machine without a GPU the Triton kernels run in Triton's interpreter
+(tests/conftest.py sets TRITON_INTERPRET=1), so the kernel code itself is checked
+here, at small sizes. Inputs are fresh random draws each run; outputs are
+poisoned with NaN before each kernel run, so an unwritten element fails.
+"""
+
+import pytest
+import torch
+
+import genomamba.ops.scan_torch as scan_torch
+import genomamba.ops.scan_triton as scan_triton
+from genomamba.ops import selective_scan, selective_scan_bidirectional
+from genomamba.ops.reference import selective_scan_reference
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+# (batch, dim, L, N, groups)
+SHAPES = [
+    (2, 4, 19, 3, None),  # L not a multiple of any block, N not a power of two
+    (1, 2, 1, 4, None),  # L = 1
+    (2, 4, 21, 4, 2),  # groups
+    (3, 3, 9, 2, None),  # dim not a multiple of the channel block
+]
+
+
+@pytest.fixture(autouse=True)
+def poison(monkeypatch):
+    monkeypatch.setattr(scan_triton, "POISON_OUTPUTS", True)
+    # small torch blocks so that several blocks chain even at these lengths
+    monkeypatch.setattr(scan_torch, "_BLOCK_ELEMENTS", 64)
+
+
+def rel_err(x, ref):
+    x, ref = x.double(), ref.double()
+    return ((x - ref).norm() / ref.norm().clamp_min(1e-300)).item()
+
+
+def make_inputs(batch, dim, length, nstate, groups, dtype, full, seed=None):
+    g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+    r = lambda *s: torch.randn(*s, generator=g)  # noqa: E731
+    bc_shape = (batch, nstate, length) if groups is None else (batch, groups, nstate, length)
+    x = {
+        "u": r(batch, dim, length).to(dtype),
+        "delta": (0.5 * r(batch, dim, length)).to(dtype),
+        "A": -torch.rand(dim, nstate, generator=g) * 2 - 0.1,
+        "B": r(*bc_shape).to(dtype),
+        "C": r(*bc_shape).to(dtype),
+        "D": r(dim) if full else None,
+        "z": r(batch, dim, length).to(dtype) if full else None,
+        "delta_bias": (0.5 * r(dim)) if full else None,
+    }
+    return {k: (None if v is None else v.to(DEVICE)) for k, v in x.items()}
+
+
+def run(fn, inputs, grad_out, grad_last, **kw):
+    leaves = {k: v.detach().clone().requires_grad_() for k, v in inputs.items() if v is not None}
+    args = {k: leaves.get(k) for k in inputs}
+    out, last = fn(**args, return_last_state=True, **kw)
+    grads = torch.autograd.grad((out, last), list(leaves.values()), (grad_out.to(out.dtype), grad_last))
+    return out, last, dict(zip(leaves.keys(), grads))
+
+
+def reference(inputs, grad_out, grad_last, **kw):
+    as64 = {k: None if v is None else v.double() for k, v in inputs.items()}
+    return run(selective_scan_reference, as64, grad_out.double(), grad_last.double(), **kw)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("full", [True, False], ids=["D_z_bias_softplus", "bare"])
+def test_matches_float64_reference_fp32(backend, shape, reverse, full):
+    inputs = make_inputs(*shape, torch.float32, full)
+    batch, dim, length, nstate, _ = shape
+    grad_out = torch.randn(batch, dim, length, device=DEVICE)
+    grad_last = torch.randn(batch, dim, nstate, device=DEVICE)
+    kw = dict(delta_softplus=full, reverse=reverse)
+    out, last, grads = run(selective_scan, inputs, grad_out, grad_last, backend=backend, **kw)
+    ref_out, ref_last, ref_grads = reference(inputs, grad_out, grad_last, **kw)
+    assert out.dtype == torch.float32 and last.dtype == torch.float32
+    assert rel_err(out, ref_out) <= 1e-5
+    assert rel_err(last, ref_last) <= 1e-5
+    assert set(grads) == set(ref_grads)
+    for name in grads:
+        assert grads[name].shape == inputs[name].shape
+        assert rel_err(grads[name], ref_grads[name]) <= 1e-5, name
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_inputs_accumulate_in_fp32(backend, dtype):
+    shape = (2, 4, 23, 4, None)
+    inputs = make_inputs(*shape, dtype, True)
+    grad_out = torch.randn(2, 4, 23, device=DEVICE)
+    grad_last = torch.randn(2, 4, 4, device=DEVICE)
+    kw = dict(delta_softplus=True, reverse=False)
+    out, last, grads = run(selective_scan, inputs, grad_out, grad_last, backend=backend, **kw)
+    ref_out, ref_last, ref_grads = reference(inputs, grad_out, grad_last, **kw)
+    assert out.dtype == dtype
+    assert rel_err(out, ref_out) <= 1e-2
+    assert rel_err(last, ref_last) <= 1e-2
+    for name in grads:
+        assert grads[name].dtype == inputs[name].dtype
+        assert rel_err(grads[name], ref_grads[name]) <= 1e-2, name
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+@pytest.mark.parametrize("shared_z", [True, False])
+def test_bidirectional_is_forward_plus_reverse(backend, shared_z):
+    batch, dim, length, nstate = 2, 4, 17, 3
+    per_dir = [make_inputs(batch, dim, length, nstate, None, torch.float32, True) for _ in range(2)]
+    stacked = {k: torch.stack([per_dir[0][k], per_dir[1][k]]) for k in per_dir[0]}
+    if shared_z:
+        stacked["z"] = per_dir[0]["z"]
+    leaves = {k: v.clone().requires_grad_() for k, v in stacked.items()}
+    out = selective_scan_bidirectional(**leaves, delta_softplus=True, backend=backend)
+    pair = selective_scan_bidirectional(**leaves, delta_softplus=True, combine=None, backend=backend)
+    grad_out = torch.randn_like(out)
+    grads = torch.autograd.grad(out, list(leaves.values()), grad_out)
+
+    ref_leaves = {k: v.detach().double().requires_grad_() for k, v in stacked.items()}
+    outs = []
+    for k in range(2):
+        z = ref_leaves["z"] if shared_z else ref_leaves["z"][k]
+        args = {n: ref_leaves[n][k] for n in ("u", "delta", "A", "B", "C", "D", "delta_bias")}
+        outs.append(selective_scan_reference(**args, z=z, delta_softplus=True, reverse=k == 1))
+    ref = outs[0] + outs[1]
+    ref_grads = torch.autograd.grad(ref, list(ref_leaves.values()), grad_out.double())
+    assert out.shape == (batch, dim, length) and pair.shape == (2, batch, dim, length)
+    assert rel_err(out, ref) <= 1e-5
+    assert rel_err(pair[1], outs[1]) <= 1e-5
+    for name, g, rg in zip(leaves, grads, ref_grads):
+        assert rel_err(g, rg) <= 1e-5, name
+
+
+def test_reverse_reads_time_backwards():
+    """A reverse scan equals the forward scan of time-flipped inputs, flipped back."""
+    inputs = make_inputs(1, 3, 13, 2, None, torch.float64, True)
+    out = selective_scan_reference(**inputs, delta_softplus=True, reverse=True)
+    flipped = {k: (v.flip(-1) if v is not None and v.dim() == 3 else v) for k, v in inputs.items()}
+    assert rel_err(out, selective_scan_reference(**flipped, delta_softplus=True).flip(-1)) < 1e-12
+    for backend in ("torch", "triton"):
+        got = selective_scan(**{k: None if v is None else v.float() for k, v in inputs.items()},
+                             delta_softplus=True, reverse=True, backend=backend)
+        assert rel_err(got, out) <= 1e-5
+
+
+def test_torch_path_keeps_memory_per_block(monkeypatch):
+    """The torch path never builds a (batch, dim, L, N) tensor: its largest working
+    tensor is one block's, whatever L is."""
+    monkeypatch.setattr(scan_torch, "_BLOCK_ELEMENTS", 1 << 12)
+    seen = []
+    real = scan_torch._hillis_steele
+
+    def spy(a, x, reverse):
+        seen.append(a.numel())
+        return real(a, x, reverse)
+
+    monkeypatch.setattr(scan_torch, "_hillis_steele", spy)
+    inputs = make_inputs(1, 4, 4096, 4, None, torch.float32, False)
+    selective_scan(**inputs, backend="torch")
+    assert len(seen) > 1 and max(seen) <= 1 << 12 < 4 * 4096 * 4
+
+
+def test_bad_backend_and_empty_sequence():
+    inputs = make_inputs(1, 2, 3, 2, None, torch.float32, False)
+    with pytest.raises(ValueError, match="backend"):
+        selective_scan(**inputs, backend="cuda")
+    u = torch.zeros(1, 2, 0)
+    with pytest.raises(ValueError, match="L >= 1"):
+        selective_scan(u, u, inputs["A"], torch.zeros(1, 2, 0), torch.zeros(1, 2, 0), backend="torch")
