@@ -24,7 +24,7 @@ channels in registers before one atomic add per (b, n, t) and program.
 import triton
 import triton.language as tl
 
-LOG2E = 1.4426950408889634
+LOG2E = tl.constexpr(1.4426950408889634)
 
 
 @triton.jit

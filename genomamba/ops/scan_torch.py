@@ -18,12 +18,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-# Elements (batch * dim * T * N) in one block's working tensors.
+# Elements (batch * dim * T * N) in one block's working tensors: a few MB on the CPU;
+# larger on a GPU, where each block costs tens of kernel launches.
 _BLOCK_ELEMENTS = 1 << 21
+_BLOCK_ELEMENTS_CUDA = 1 << 24
 
 
-def _block_length(batch: int, dim: int, nstate: int, length: int) -> int:
-    t = max(16, _BLOCK_ELEMENTS // max(1, batch * dim * nstate))
+def _block_length(batch: int, dim: int, nstate: int, length: int, cuda: bool = False) -> int:
+    budget = max(_BLOCK_ELEMENTS, _BLOCK_ELEMENTS_CUDA) if cuda else _BLOCK_ELEMENTS
+    t = max(16, budget // max(1, batch * dim * nstate))
     t = 1 << (t.bit_length() - 1)  # power of two
     return max(1, min(t, length))
 
@@ -88,7 +91,7 @@ class _SelectiveScanTorch(torch.autograd.Function):
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, reverse):
         compute_dtype = torch.promote_types(u.dtype, torch.float32)
         b, d, length = u.shape
-        T = _block_length(b, d, A.shape[1], length)
+        T = _block_length(b, d, A.shape[1], length, u.is_cuda)
         h = u.new_zeros(b, d, A.shape[1], dtype=compute_dtype)
         out = torch.empty_like(u)
         starts = []

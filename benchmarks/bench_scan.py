@@ -1,0 +1,225 @@
+"""Selective-scan speed and memory: ours against mamba-ssm's CUDA kernel.
+
+GPU (default when CUDA is there): for each benchmark shape, the median forward and
+forward+backward time (triton.testing.do_bench), the peak memory of forward+backward,
+mamba-ssm 2.3.2's figures measured on one H100 80GB (2026-11-22, the issue's table),
+the ratio, and the physical floors. Also: first-call compile time, a correctness
+check against a float64 reference at every shape, and the fused bidirectional call
+against two single-direction calls plus the flips they replace.
+
+CPU (--cpu): the torch backend at (1, 64, 131072, 16) fp32 forward+backward beside
+a per-time-step loop.
+
+    python benchmarks/bench_scan.py [--rows 0,1] [--skip-check] [--json OUT.json]
+    python benchmarks/bench_scan.py --cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from genomamba.ops import selective_scan, selective_scan_bidirectional
+from genomamba.ops.reference import selective_scan_reference
+
+# (batch, dim, L, N, dtype): mamba-ssm fwd ms, fwd+bwd ms, peak GiB
+MAMBA_SSM_H100 = [
+    ((1, 512, 131072, 16, "bf16"), 1.46, 8.86, 1.41),
+    ((1, 512, 131072, 16, "fp32"), 3.57, 12.04, 2.82),
+    ((4, 512, 131072, 16, "bf16"), 5.76, 28.02, 6.69),
+    ((2, 1536, 131072, 16, "bf16"), 8.85, 39.03, 9.39),
+    ((8, 1024, 16384, 16, "bf16"), 2.78, 12.69, 3.83),
+    ((1, 512, 1048576, 16, "bf16"), 11.56, 72.09, 12.34),
+]
+DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
+COPY_BANDWIDTH = 3.0e12  # bytes/s, device-to-device copy measured on the H100 (read + write)
+EXP_RATE = 1.07e9 / 0.3e-3  # exponentials/s: the issue's compute floor (1.07e9 exps ~ 0.3 ms)
+
+
+def make_inputs(batch, dim, length, nstate, dtype, device, seed=0, requires_grad=True):
+    g = torch.Generator(device=device).manual_seed(seed)
+    r = lambda *s, dt=dtype: torch.randn(*s, generator=g, device=device, dtype=torch.float32).to(dt)  # noqa: E731
+    x = dict(
+        u=r(batch, dim, length),
+        delta=(0.5 * r(batch, dim, length, dt=torch.float32) - 2.0).to(dtype),
+        A=-torch.rand(dim, nstate, generator=g, device=device) * 4 - 0.5,
+        B=r(batch, nstate, length),
+        C=r(batch, nstate, length),
+        D=r(dim, dt=torch.float32),
+        z=r(batch, dim, length),
+        delta_bias=0.5 * r(dim, dt=torch.float32),
+    )
+    return {k: v.requires_grad_(requires_grad) for k, v in x.items()}
+
+
+def floors(batch, dim, length, nstate, dtype):
+    s = torch.finfo(DTYPES[dtype]).bits // 8
+    bdl, bnl = batch * dim * length, batch * nstate * length
+    fwd_bytes = 4 * s * bdl + 2 * s * bnl  # u, delta, z in; out; B, C in
+    bwd_bytes = 7 * s * bdl + 2 * s * bnl + 2 * 4 * bnl  # + dout in, du/ddelta/dz out; dB/dC fp32
+    exps = bdl * nstate
+    fwd = max(fwd_bytes / COPY_BANDWIDTH, exps / EXP_RATE)
+    both = max((fwd_bytes + bwd_bytes) / COPY_BANDWIDTH, 2 * exps / EXP_RATE)
+    return fwd * 1e3, both * 1e3, fwd_bytes / COPY_BANDWIDTH * 1e3, exps / EXP_RATE * 1e3
+
+
+def rel_err(x, ref):
+    return ((x.double() - ref.double()).norm() / ref.double().norm()).item()
+
+
+def check(shape, device):
+    """Ours (fp32 or bf16 inputs) against the float64 torch path on the same inputs."""
+    batch, dim, length, nstate, dtype = shape
+    x = make_inputs(batch, dim, length, nstate, DTYPES[dtype], device, seed=torch.seed() % 2**31)
+    out = selective_scan(**x, delta_softplus=True)
+    gout = torch.randn_like(out)
+    grads = torch.autograd.grad(out, list(x.values()), gout)
+    x64 = {k: v.detach().double().requires_grad_() for k, v in x.items()}
+    ref = selective_scan(**x64, delta_softplus=True, backend="torch")
+    ref_grads = torch.autograd.grad(ref, list(x64.values()), gout.double())
+    errs = {"out": rel_err(out, ref)}
+    errs.update({k: rel_err(g, rg) for k, g, rg in zip(x, grads, ref_grads)})
+    del ref, ref_grads, x64
+    torch.cuda.empty_cache()
+    return errs
+
+
+def bench_row(shape, device):
+    from triton.testing import do_bench
+
+    batch, dim, length, nstate, dtype = shape
+    x = make_inputs(batch, dim, length, nstate, DTYPES[dtype], device)
+    gout = torch.randn(batch, dim, length, device=device, dtype=DTYPES[dtype])
+    leaves = list(x.values())
+
+    def fwd():
+        with torch.no_grad():
+            return selective_scan(**x, delta_softplus=True)
+
+    def fwd_bwd():
+        out = selective_scan(**x, delta_softplus=True)
+        return torch.autograd.grad(out, leaves, gout)
+
+    t0 = time.perf_counter()
+    fwd_bwd()
+    torch.cuda.synchronize()
+    first_call = time.perf_counter() - t0
+    t_fwd = do_bench(fwd, warmup=50, rep=300, return_mode="median")
+    t_both = do_bench(fwd_bwd, warmup=50, rep=300, return_mode="median")
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    fwd_bwd()
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() / 2**30  # inputs included, as a user sees it
+    del x, gout, leaves
+    torch.cuda.empty_cache()
+    return t_fwd, t_both, peak, first_call
+
+
+def bench_bidirectional(device, batch=2, dim=512, length=131072, nstate=16, dtype="bf16"):
+    """Fused call vs two single-direction calls with the flips BiMamba would otherwise do."""
+    from triton.testing import do_bench
+
+    xs = [make_inputs(batch, dim, length, nstate, DTYPES[dtype], device, seed=s) for s in (1, 2)]
+    st = {k: torch.stack([xs[0][k], xs[1][k]]).detach().requires_grad_() for k in xs[0] if k != "z"}
+    z = xs[0]["z"].detach().requires_grad_()
+    gout = torch.randn(batch, dim, length, device=device, dtype=DTYPES[dtype])
+    fused_leaves = list(st.values()) + [z]
+
+    def fused():
+        out = selective_scan_bidirectional(**st, z=z, delta_softplus=True)
+        return torch.autograd.grad(out, fused_leaves, gout)
+
+    def two_calls_with_flips():
+        f = selective_scan(**{k: v[0] for k, v in st.items()}, z=z, delta_softplus=True)
+        flip = lambda t: t.flip(-1)  # noqa: E731
+        r = selective_scan(flip(st["u"][1]), flip(st["delta"][1]), st["A"][1], flip(st["B"][1]),
+                           flip(st["C"][1]), st["D"][1], flip(z), st["delta_bias"][1], delta_softplus=True)
+        out = f + flip(r)
+        return torch.autograd.grad(out, fused_leaves, gout)
+
+    def two_calls_reverse():
+        f = selective_scan(**{k: v[0] for k, v in st.items()}, z=z, delta_softplus=True)
+        r = selective_scan(**{k: v[1] for k, v in st.items()}, z=z, delta_softplus=True, reverse=True)
+        return torch.autograd.grad(f + r, fused_leaves, gout)
+
+    res = {}
+    for name, fn in (("fused", fused), ("two calls + flips", two_calls_with_flips),
+                     ("two calls, reverse=True", two_calls_reverse)):
+        fn()
+        res[name] = do_bench(fn, warmup=25, rep=200, return_mode="median")
+    return res
+
+
+def cpu_bench(length=131072):
+    x = make_inputs(1, 64, length, 16, torch.float32, "cpu")
+    leaves = list(x.values())
+    rows = []
+    for name, fn in (("torch backend (chunked)", lambda **k: selective_scan(**k, backend="torch")),
+                     ("per-time-step loop", selective_scan_reference)):
+        t0 = time.perf_counter()
+        out = fn(**x, delta_softplus=True)
+        t1 = time.perf_counter()
+        torch.autograd.grad(out, leaves, torch.ones_like(out))
+        t2 = time.perf_counter()
+        rows.append((name, t1 - t0, t2 - t0))
+        del out
+    print(f"\nCPU, (1, 64, {length}, 16) fp32, {torch.get_num_threads()} threads")
+    print(f"{'implementation':28s} {'fwd s':>8s} {'fwd+bwd s':>10s}")
+    for name, f, b in rows:
+        print(f"{name:28s} {f:8.2f} {b:10.2f}")
+    print(f"speed-up fwd+bwd: {rows[1][2] / rows[0][2]:.1f}x")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cpu", action="store_true", help="CPU comparison of the torch path")
+    ap.add_argument("--rows", default=None, help="comma-separated row indices (default: all)")
+    ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument("--skip-bidir", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    if args.cpu or not torch.cuda.is_available():
+        cpu_bench()
+        return
+    device = "cuda"
+    print(torch.cuda.get_device_name(), "torch", torch.__version__)
+    rows = MAMBA_SSM_H100 if args.rows is None else [MAMBA_SSM_H100[int(i)] for i in args.rows.split(",")]
+    results = []
+    if not args.skip_check:
+        for shape, *_ in rows:
+            errs = check(shape, device)
+            tol = 1e-5 if shape[-1] == "fp32" else 1e-2
+            worst = max(errs, key=errs.get)
+            print(f"check {shape}: worst rel err {errs[worst]:.2e} ({worst}) {'OK' if errs[worst] <= tol else 'FAIL'}",
+                  flush=True)
+    for shape, m_fwd, m_both, m_peak in rows:
+        t_fwd, t_both, peak, first = bench_row(shape, device)
+        f_fwd, f_both, f_mem, f_exp = floors(*shape)
+        results.append(dict(shape=shape, fwd=t_fwd, fwd_bwd=t_both, peak_gib=peak, first_call_s=first,
+                            mamba_fwd=m_fwd, mamba_fwd_bwd=m_both, mamba_peak=m_peak,
+                            floor_fwd=f_fwd, floor_fwd_bwd=f_both))
+        print(f"done {shape}: fwd {t_fwd:.2f} fwd+bwd {t_both:.2f} peak {peak:.2f} first {first:.1f}s", flush=True)
+    bidir = None if args.skip_bidir else bench_bidirectional(device)
+    print("\n(batch, dim, L, N) dtype | fwd ms: ours / mamba-ssm / ratio / floor | fwd+bwd ms: ours / mamba-ssm"
+          " / speed-up / floor | peak GiB: ours / mamba-ssm | first call s")
+    for r in results:
+        b, d, length, n, dt = r["shape"]
+        print(f"({b}, {d}, {length}, {n}) {dt} | {r['fwd']:.2f} / {r['mamba_fwd']:.2f} / "
+              f"{r['mamba_fwd'] / r['fwd']:.2f}x / {r['floor_fwd']:.2f} | {r['fwd_bwd']:.2f} / {r['mamba_fwd_bwd']:.2f}"
+              f" / {r['mamba_fwd_bwd'] / r['fwd_bwd']:.2f}x / {r['floor_fwd_bwd']:.2f} | {r['peak_gib']:.2f} / "
+              f"{r['mamba_peak']:.2f} | {r['first_call_s']:.1f}")
+    if bidir:
+        print("\nBiMamba scan fwd+bwd, (2, 512, 131072, 16) bf16 per direction, ms:",
+              ", ".join(f"{k} {v:.2f}" for k, v in bidir.items()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(rows=results, bidirectional=bidir), f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Sweep the Triton scan's tile sizes (BLOCK_D, BLOCK_T, warps) at benchmark shapes.
+
+    python benchmarks/tune_scan.py [--rows 0,4] [--configs 1,64,4 2,64,4 ...]
+Prints fwd and fwd+bwd median ms per config; the fastest per row last.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+from triton.testing import do_bench
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
+
+from genomamba.ops import selective_scan  # noqa: E402
+
+DEFAULT = [f"{d},{t},{w}" for d in (1, 2, 4) for t in (32, 64, 128) for w in (2, 4, 8)]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", default="0,4")
+    ap.add_argument("--configs", nargs="*", default=DEFAULT)
+    ap.add_argument("--fwd-only", action="store_true")
+    args = ap.parse_args()
+    for i in args.rows.split(","):
+        shape, m_fwd, m_both, _ = MAMBA_SSM_H100[int(i)]
+        b, d, length, n, dt = shape
+        x = make_inputs(b, d, length, n, DTYPES[dt], "cuda")
+        gout = torch.randn(b, d, length, device="cuda", dtype=DTYPES[dt])
+        leaves = list(x.values())
+        best = []
+        for cfg in args.configs:
+            os.environ["GENOMAMBA_SCAN_TILE"] = cfg
+            try:
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    selective_scan(**x, delta_softplus=True)
+                torch.cuda.synchronize()
+                c = time.perf_counter() - t0
+                f = do_bench(lambda: selective_scan(**x, delta_softplus=True), warmup=20, rep=100,
+                             return_mode="median") if True else 0
+
+                def fb():
+                    out = selective_scan(**x, delta_softplus=True)
+                    return torch.autograd.grad(out, leaves, gout)
+                fbt = float("nan") if args.fwd_only else do_bench(fb, warmup=20, rep=100, return_mode="median")
+            except Exception as e:  # a config that does not compile or fit
+                print(f"{shape} {cfg}: failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
+                continue
+            best.append((fbt if not args.fwd_only else f, cfg, f, fbt))
+            print(f"{shape} {cfg}: fwd {f:.3f} (mamba {m_fwd}) fwd+bwd {fbt:.3f} (mamba {m_both}) compile {c:.1f}s",
+                  flush=True)
+        best.sort()
+        print(f"BEST {shape}: {best[:3]}", flush=True)
+        os.environ.pop("GENOMAMBA_SCAN_TILE", None)
+
+
+if __name__ == "__main__":
+    main()
