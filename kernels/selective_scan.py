@@ -59,7 +59,7 @@ def _scan_fwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, STAGES: tl.constexpr,
 ):
     pid = tl.program_id(0)
     direction = tl.program_id(1)
@@ -91,7 +91,7 @@ def _scan_fwd_kernel(
     state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * NSTATE + offs_n[None, :]
 
     h = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
-    for c in range(0, n_chunks):
+    for c in tl.range(0, n_chunks, num_stages=STAGES):
         if SAVE_STATES:
             tl.store(hs_ptr + ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * (n_chunks * NSTATE)
                      + c * NSTATE + offs_n[None, :], h, mask=mask_dn)
@@ -139,7 +139,7 @@ def _scan_bwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr,
+    SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr, STAGES: tl.constexpr,
 ):
     pid = tl.program_id(0)
     direction = tl.program_id(1)
@@ -183,7 +183,7 @@ def _scan_bwd_kernel(
     dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
 
-    for cc in range(0, n_chunks):
+    for cc in tl.range(0, n_chunks, num_stages=STAGES):
         c = n_chunks - 1 - cc
         h0 = tl.load(hs_ptr + hs_row + c * NSTATE, mask=mask_dn, other=0.0)
         pos = c * BLOCK_T + offs_t

@@ -34,24 +34,29 @@ def _launch_config(batch: int, dim: int, length: int, nstate: int, dim_per_group
     is a Python call."""
     if _interpreting():
         block_d, block_t, warps = 2, 8, 1
+        return block_d, block_t, warps, 1
     else:
-        block_t = 64 if length >= 64 else max(16, _next_pow2(length))
+        block_t = 32 if length >= 32 else max(16, _next_pow2(length))
         # enough programs for a few waves over the SMs before widening the channel block
         programs = lambda bd: n_dirs * batch * -(-dim // bd)  # noqa: E731
         block_d = 1
-        while block_d < 8 and programs(block_d * 2) >= 4 * 132:
+        while block_d < 4 and programs(block_d * 2) >= 132:
             block_d *= 2
-        warps = 4
     while dim_per_group % block_d:
         block_d //= 2
-    return max(block_d, 1), block_t, warps
+    block_d = max(block_d, 1)
+    # no more threads than tile elements: Triton's scans on replicated layouts are not to be trusted
+    warps = max(1, min(4, block_d * _next_pow2(nstate) * block_t // 32))
+    return block_d, block_t, warps, 1
 
 
-def _env_override(block_d, block_t, warps):
-    spec = os.environ.get("GENOMAMBA_SCAN_TILE")  # "BLOCK_D,BLOCK_T,WARPS" for tuning runs
+def _env_override(block_d, block_t, warps, stages):
+    spec = os.environ.get("GENOMAMBA_SCAN_TILE")  # "BLOCK_D,BLOCK_T,WARPS[,STAGES]" for tuning runs
     if spec:
-        block_d, block_t, warps = (int(v) for v in spec.split(","))
-    return block_d, block_t, warps
+        vals = [int(v) for v in spec.split(",")]
+        block_d, block_t, warps = vals[:3]
+        stages = vals[3] if len(vals) > 3 else stages
+    return block_d, block_t, warps, stages
 
 
 class _ScanTriton(torch.autograd.Function):
@@ -68,7 +73,7 @@ class _ScanTriton(torch.autograd.Function):
         z = None if z is None else z.contiguous()
         D = None if D is None else D.contiguous()
         delta_bias = None if delta_bias is None else delta_bias.contiguous()
-        block_d, block_t, warps = _env_override(*_launch_config(batch, dim, length, nstate, dim // groups, R))
+        block_d, block_t, warps, stages = _env_override(*_launch_config(batch, dim, length, nstate, dim // groups, R))
         n_chunks = -(-length // block_t)
         save = any(ctx.needs_input_grad)
         out = _alloc(u)
@@ -89,17 +94,17 @@ class _ScanTriton(torch.autograd.Function):
             rev_base,
             NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=bool(softplus), SAVE_STATES=save, num_warps=warps,
+            SOFTPLUS=bool(softplus), SAVE_STATES=save, STAGES=stages, num_warps=warps,
         )
         if save:
             ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, hs)
-            ctx.config = (bool(softplus), rev_base, block_d, block_t, warps, n_chunks)
+            ctx.config = (bool(softplus), rev_base, block_d, block_t, warps, stages, n_chunks)
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
         u, delta, A, B, C, D, z, delta_bias, hs = ctx.saved_tensors
-        softplus, rev_base, block_d, block_t, warps, n_chunks = ctx.config
+        softplus, rev_base, block_d, block_t, warps, stages, n_chunks = ctx.config
         R, batch, dim, length = u.shape
         nstate = A.shape[-1]
         groups = B.shape[2]
@@ -131,7 +136,7 @@ class _ScanTriton(torch.autograd.Function):
             rev_base,
             NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
             HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=softplus, HAS_DLAST=has_dlast, num_warps=warps,
+            SOFTPLUS=softplus, HAS_DLAST=has_dlast, STAGES=stages, num_warps=warps,
         )
         if z is not None and z.shape[0] != R:
             dz = dz.sum(0, keepdim=True)
