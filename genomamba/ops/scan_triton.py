@@ -33,8 +33,7 @@ def _launch_config(batch: int, dim: int, length: int, nstate: int, dim_per_group
     """Tile sizes and warps. Small tiles under the interpreter, where every scan element
     is a Python call."""
     if _interpreting():
-        block_d, block_t, warps = 2, 8, 1
-        return block_d, block_t, warps, 1
+        block_d, block_t = 2, 8
     else:
         block_t = 32 if length >= 32 else max(16, _next_pow2(length))
         # enough programs for a few waves over the SMs before widening the channel block
