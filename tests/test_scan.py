@@ -160,7 +160,7 @@ def test_torch_path_keeps_memory_per_block(monkeypatch):
 
     monkeypatch.setattr(scan_torch, "_hillis_steele", spy)
     inputs = make_inputs(1, 4, 4096, 4, None, torch.float32, False)
-    selective_scan(**inputs, backend="torch")
+    selective_scan(**{k: None if v is None else v.cpu() for k, v in inputs.items()}, backend="torch")
     assert len(seen) > 1 and max(seen) <= 1 << 12 < 4 * 4096 * 4
 
 
