@@ -3,11 +3,8 @@
 One program owns (batch b, a block of BLOCK_D channels, one scan direction) and
 walks the sequence in chunks of BLOCK_T steps along its direction, carrying the
 fp32 state h (BLOCK_D, N) in registers. Inside a chunk the recurrence is an
-associative scan over (decay, input) pairs on an (N, BLOCK_D, BLOCK_T) tile, so
-each B/C row load serves all BLOCK_D channels. That axis order makes Triton put
-the 32 lanes of a warp along time, the warps along channels and all N states of
-a (channel, step) in one thread: the scan is warp shuffles with N-fold
-instruction-level parallelism and the sum over states for y stays in registers.
+associative scan over (decay, input) pairs on a (BLOCK_D, N, BLOCK_T) tile, so
+each B/C row load serves all BLOCK_D channels.
 
 Directions: position p along the scan maps to time t = p (forward) or
 t = L-1-p (reverse), so a reverse scan reads memory backwards and nothing is
@@ -77,12 +74,12 @@ def _scan_fwd_kernel(
     offs_t = tl.arange(0, BLOCK_T)
     mask_d = offs_d < dim
     mask_n = offs_n < NSTATE
-    mask_nd = mask_n[:, None] & mask_d[None, :]
+    mask_dn = mask_d[:, None] & mask_n[None, :]
 
     dir64 = direction.to(tl.int64)
     b64 = b.to(tl.int64)
-    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None],
-                mask=mask_nd, other=0.0).to(tl.float32) * LOG2E
+    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[:, None] * NSTATE + offs_n[None, :],
+                mask=mask_dn, other=0.0).to(tl.float32) * LOG2E
     if HAS_D:
         Dv = tl.load(D_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     if HAS_BIAS:
@@ -91,13 +88,13 @@ def _scan_fwd_kernel(
     row_u = dir64 * s_u_dir + b64 * s_u_b + offs_d.to(tl.int64)[:, None] * s_u_d  # (BLOCK_D, 1)
     row_z = dir64 * s_z_dir + b64 * s_z_b + offs_d.to(tl.int64)[:, None] * s_z_d
     row_B = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g + offs_n.to(tl.int64)[:, None] * s_B_n  # (N, 1)
-    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[None, :]) * NSTATE + offs_n[:, None]
+    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * NSTATE + offs_n[None, :]
 
-    h = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+    h = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
     for c in tl.range(0, n_chunks, num_stages=STAGES):
         if SAVE_STATES:
-            tl.store(hs_ptr + ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[None, :]) * (n_chunks * NSTATE)
-                     + c * NSTATE + offs_n[:, None], h, mask=mask_nd)
+            tl.store(hs_ptr + ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * (n_chunks * NSTATE)
+                     + c * NSTATE + offs_n[None, :], h, mask=mask_dn)
         pos = c * BLOCK_T + offs_t
         mask_t = pos < L
         t = (pos + rev * (L - 1 - 2 * pos)).to(tl.int64)
@@ -113,11 +110,11 @@ def _scan_fwd_kernel(
         Bv = tl.load(B_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
         Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
 
-        a = tl.exp2(dt[None, :, :] * A[:, :, None])
-        x = (dt * u)[None, :, :] * Bv[:, None, :]
+        a = tl.exp2(dt[:, None, :] * A[:, :, None])
+        x = (dt * u)[:, None, :] * Bv[None, :, :]
         Ps, Xs = tl.associative_scan((a, x), axis=2, combine_fn=_pair_combine)
         H = Xs + Ps * h[:, :, None]
-        y = tl.sum(H * Cv[:, None, :], axis=0)
+        y = tl.sum(H * Cv[None, :, :], axis=1)
         h = tl.sum(tl.where(offs_t[None, None, :] == BLOCK_T - 1, H, 0.0), axis=2)
         if HAS_D:
             y = y + Dv[:, None] * u
@@ -125,7 +122,7 @@ def _scan_fwd_kernel(
             zv = tl.load(z_ptr + row_z + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
             y = y * zv * tl.sigmoid(zv)
         tl.store(out_ptr + row_u + t[None, :], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
-    tl.store(last_ptr + state_row, h, mask=mask_nd)
+    tl.store(last_ptr + state_row, h, mask=mask_dn)
 
 
 @triton.jit
@@ -157,12 +154,12 @@ def _scan_bwd_kernel(
     offs_t = tl.arange(0, BLOCK_T)
     mask_d = offs_d < dim
     mask_n = offs_n < NSTATE
-    mask_nd = mask_n[:, None] & mask_d[None, :]
+    mask_dn = mask_d[:, None] & mask_n[None, :]
 
     dir64 = direction.to(tl.int64)
     b64 = b.to(tl.int64)
-    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None],
-                mask=mask_nd, other=0.0).to(tl.float32)
+    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[:, None] * NSTATE + offs_n[None, :],
+                mask=mask_dn, other=0.0).to(tl.float32)
     A2 = A * LOG2E
     if HAS_D:
         Dv = tl.load(D_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
@@ -175,20 +172,20 @@ def _scan_bwd_kernel(
     # dB/dC are fp32 buffers shaped like (dirs, batch, groups, N, L), contiguous.
     n_groups = dim // dim_per_group
     row_dB = (((dir64 * batch + b64) * n_groups + g) * NSTATE + offs_n.to(tl.int64)[:, None]) * L
-    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[None, :]) * NSTATE + offs_n[:, None]
-    hs_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[None, :]) * (n_chunks * NSTATE) + offs_n[:, None]
+    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * NSTATE + offs_n[None, :]
+    hs_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * (n_chunks * NSTATE) + offs_n[None, :]
 
     if HAS_DLAST:
-        carry = tl.load(dlast_ptr + state_row, mask=mask_nd, other=0.0)
+        carry = tl.load(dlast_ptr + state_row, mask=mask_dn, other=0.0)
     else:
-        carry = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
-    dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+        carry = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
+    dA_acc = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
     dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
     dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
 
     for cc in tl.range(0, n_chunks, num_stages=STAGES):
         c = n_chunks - 1 - cc
-        h0 = tl.load(hs_ptr + hs_row + c * NSTATE, mask=mask_nd, other=0.0)
+        h0 = tl.load(hs_ptr + hs_row + c * NSTATE, mask=mask_dn, other=0.0)
         pos = c * BLOCK_T + offs_t
         mask_t = pos < L
         t = (pos + rev * (L - 1 - 2 * pos)).to(tl.int64)
@@ -207,15 +204,15 @@ def _scan_bwd_kernel(
         Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
         dout = tl.load(dout_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
 
-        a = tl.exp2(dt[None, :, :] * A2[:, :, None])
-        x = (dt * u)[None, :, :] * Bv[:, None, :]
+        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
+        x = (dt * u)[:, None, :] * Bv[None, :, :]
         Ps, Xs = tl.associative_scan((a, x), axis=2, combine_fn=_pair_combine)
         H = Xs + Ps * h0[:, :, None]
 
         if HAS_Z:
             zv = tl.load(z_ptr + row_z + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
             sig = tl.sigmoid(zv)
-            y = tl.sum(H * Cv[:, None, :], axis=0)
+            y = tl.sum(H * Cv[None, :, :], axis=1)
             if HAS_D:
                 y = y + Dv[:, None] * u
             dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
@@ -226,7 +223,7 @@ def _scan_bwd_kernel(
             dy = dout
 
         # Adjoint: dh_p = C_p dy_p + a_{p+1} dh_{p+1}, a reverse scan within the chunk.
-        xa = Cv[:, None, :] * dy[None, :, :]
+        xa = Cv[None, :, :] * dy[:, None, :]
         ones = tl.full(xa.shape, 1.0, tl.float32)
         Xa, Pa, _ = tl.associative_scan((xa, ones, a), axis=2, combine_fn=_adjoint_combine, reverse=True)
         dh = Xa + Pa * carry[:, :, None]
@@ -235,16 +232,16 @@ def _scan_bwd_kernel(
 
         # da_p * a_p = dh_p * h_{p-1} * a_p = dh_p * (H_p - x_p)
         dha = dh * (H - x)
-        ddt = tl.sum(dha * A[:, :, None], axis=0)
-        dA_acc += tl.sum(dha * dt[None, :, :], axis=2)
-        dhB = tl.sum(dh * Bv[:, None, :], axis=0)  # (BLOCK_D, BLOCK_T)
+        ddt = tl.sum(dha * A[:, :, None], axis=1)
+        dA_acc += tl.sum(dha * dt[:, None, :], axis=2)
+        dhB = tl.sum(dh * Bv[None, :, :], axis=1)  # (BLOCK_D, BLOCK_T)
         ddt += dhB * u
         du = dhB * dt
         if HAS_D:
             du += Dv[:, None] * dy
             dD_acc += tl.sum(dy * u, axis=1)
-        dBv = tl.sum(dh * (dt * u)[None, :, :], axis=1)  # (N, BLOCK_T)
-        dCv = tl.sum(H * dy[None, :, :], axis=1)
+        dBv = tl.sum(dh * (dt * u)[:, None, :], axis=0)  # (N, BLOCK_T)
+        dCv = tl.sum(H * dy[:, None, :], axis=0)
         if SOFTPLUS:
             ddt = ddt * tl.sigmoid(draw) * (draw <= 20.0) + ddt * (draw > 20.0)
         ddt = tl.where(mask_dt, ddt, 0.0)
@@ -257,7 +254,7 @@ def _scan_bwd_kernel(
 
     # per-batch partials, summed by the caller (deterministic)
     part = (dir64 * batch + b64) * dim + offs_d
-    tl.store(dA_ptr + part[None, :] * NSTATE + offs_n[:, None], dA_acc, mask=mask_nd)
+    tl.store(dA_ptr + part[:, None] * NSTATE + offs_n[None, :], dA_acc, mask=mask_dn)
     if HAS_D:
         tl.store(dD_ptr + part, dD_acc, mask=mask_d)
     if HAS_BIAS:

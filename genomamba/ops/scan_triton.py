@@ -35,14 +35,17 @@ def _launch_config(batch: int, dim: int, length: int, nstate: int, dim_per_group
     if _interpreting():
         block_d, block_t = 2, 8
     else:
-        # lanes along time (32 steps), one warp per channel of the block
         block_t = 32 if length >= 32 else max(16, _next_pow2(length))
-        block_d = 4
+        # enough programs for a few waves over the SMs before widening the channel block
+        programs = lambda bd: n_dirs * batch * -(-dim // bd)  # noqa: E731
+        block_d = 1
+        while block_d < 4 and programs(block_d * 2) >= 132:
+            block_d *= 2
     while dim_per_group % block_d:
         block_d //= 2
     block_d = max(block_d, 1)
-    # no more warps than channels: Triton's scans on replicated layouts are not to be trusted
-    warps = block_d
+    # no more threads than tile elements: Triton's scans on replicated layouts are not to be trusted
+    warps = max(1, min(4, block_d * _next_pow2(nstate) * block_t // 32))
     return block_d, block_t, warps, 1
 
 
