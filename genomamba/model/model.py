@@ -1,0 +1,299 @@
+"""Backbone and task heads.
+
+``GenoMambaBackbone``: token embedding, ``n_layer`` pre-norm residual blocks
+(RMSNorm -> BiMamba or MambaMixer), final RMSNorm. With ``rc_mode="ps"`` it runs the
+shared weights on both strands as one batch (see ``genomamba.model.rcps``).
+
+Heads (both have ``embed``, ``save_pretrained`` and ``from_pretrained``):
+
+- ``GenoMambaForMaskedLM(config)``: ``forward(input_ids) -> logits (batch, L, VOCAB_SIZE)``,
+  LM head tied to the embedding; RC-equivariant in "ps" mode.
+- ``GenoMambaForSequenceClassification(config, num_labels, pooling)``:
+  ``forward(input_ids) -> logits (batch, num_labels)``; RC-invariant in "ps" mode, and in
+  "ph" mode while it averages both strands (``rc_average``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from genomamba.data.vocab import PAD
+from genomamba.errors import GenomambaError
+from genomamba.model import io, rcps
+from genomamba.model.config import RUNTIME_FIELDS, GenoMambaConfig
+from genomamba.model.mixer import BiMamba, MambaMixer, at_least_fp32
+
+POOLINGS = ("mean", "max", "center")
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm computed in at least float32; returns the weight's dtype."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        x = x.to(dtype)
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x * self.weight.to(dtype)).to(self.weight.dtype)
+
+
+class Block(nn.Module):
+    """Pre-norm residual block: residual += hidden; hidden = mixer(norm(residual))."""
+
+    def __init__(self, config: GenoMambaConfig):
+        super().__init__()
+        self.residual_in_fp32 = config.residual_in_fp32
+        self.norm = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        self.mixer = BiMamba(config) if config.bidirectional else MambaMixer(config)
+
+    def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
+        residual = hidden if residual is None else hidden + residual
+        hidden = self.mixer(self.norm(residual))
+        if self.residual_in_fp32:
+            residual = at_least_fp32(residual)
+        return hidden, residual
+
+
+class GenoMambaBackbone(nn.Module):
+    def __init__(self, config: GenoMambaConfig):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        self.register_buffer("complement", rcps.complement_index(), persistent=False)
+
+    def run(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The single-strand network: (n, L) token ids -> (n, L, d_model)."""
+        hidden, residual = self.embedding(input_ids), None
+        use_checkpoint = self.config.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        for layer in self.layers:
+            if use_checkpoint:
+                hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
+            else:
+                hidden, residual = layer(hidden, residual)
+        return self.norm_f(hidden + residual)
+
+    def strands(self, input_ids: torch.Tensor, both: bool):
+        """Run on the sequences, or with ``both`` on [sequences; reverse complements] as one
+        batch. Returns (hidden (R * batch, L, d_model), the token ids it ran on)."""
+        ids = rcps.both_strands(input_ids, self.complement) if both else input_ids
+        return self.run(ids), ids
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Features (batch, L, hidden_size): with "ps", the RC-equivariant Caduceus layout
+        [h(x), flip(h(rc x))] of width 2 * d_model; otherwise h(x), width d_model."""
+        input_ids = as_token_ids(input_ids)
+        if self.config.rc_mode == "ps":
+            return rcps.to_channel_layout(self.strands(input_ids, both=True)[0])
+        return self.run(input_ids)
+
+    forward = embed
+
+
+def as_token_ids(input_ids) -> torch.Tensor:
+    if not torch.is_tensor(input_ids) or input_ids.dim() != 2 or input_ids.dtype.is_floating_point:
+        shape = tuple(input_ids.shape) if torch.is_tensor(input_ids) else type(input_ids).__name__
+        raise ValueError(f"input_ids must be an integer tensor (batch, L), got {shape}")
+    if input_ids.shape[1] == 0:
+        raise ValueError("input_ids must have at least one position")
+    return input_ids.long()
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, config: GenoMambaConfig):
+    """Mamba's init: zero Linear biases (not dt_proj's), embedding N(0, initializer_range),
+    out_proj kaiming-uniform scaled by 1/sqrt(n_layer) (prenorm residual rescaling)."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and module.bias is not None and not getattr(module.bias, "_no_reinit", False):
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=config.initializer_range)
+        if config.rescale_prenorm_residual and isinstance(module, (BiMamba, MambaMixer)):
+            nn.init.kaiming_uniform_(module.out_proj.weight, a=5 ** 0.5)
+            module.out_proj.weight /= config.n_layer ** 0.5
+
+
+class _GenoMambaModel(nn.Module):
+    task = ""
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Backbone features (batch, L, config.hidden_size), for feature extraction."""
+        return self.backbone.embed(input_ids)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def set_scan_backend(self, backend: str):
+        """Selective-scan backend for every layer ("auto", "triton", "torch")."""
+        GenoMambaConfig(**{**self.config.to_dict(), "scan_backend": backend})  # validates
+        self.config.scan_backend = backend
+        return self
+
+    def _use_rc_average(self, rc_average):
+        if self.config.rc_mode == "ps":
+            return False  # already RC-equivariant by construction
+        if rc_average is not None:
+            return bool(rc_average)
+        return self.rc_average and not self.training
+
+    def save_pretrained(self, directory):
+        """Write weights, config and vocabulary to ``directory`` (atomically)."""
+        return io.save_checkpoint(directory, self.state_dict(), self.config.to_dict(), self.task, self._head())
+
+    def _head(self) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def _read(directory, overrides):
+        bad = sorted(set(overrides) - set(RUNTIME_FIELDS))
+        if bad:
+            raise TypeError(f"from_pretrained: unexpected argument(s) {', '.join(bad)} "
+                            f"(only {', '.join(RUNTIME_FIELDS)} may override the saved config)")
+        values, task, head, state = io.load_checkpoint(directory)
+        if isinstance(values, dict):
+            values = {**values, **overrides}
+        config = GenoMambaConfig.from_dict(values, source=f"{directory}/{io.CONFIG_FILE}")
+        if task not in (GenoMambaForMaskedLM.task, GenoMambaForSequenceClassification.task):
+            raise GenomambaError(f"{directory}/{io.CONFIG_FILE}: unknown task {task!r}")
+        if not isinstance(head, dict):
+            raise GenomambaError(f"{directory}/{io.CONFIG_FILE}: 'head' must be a JSON object")
+        return config, task, head, state
+
+
+class GenoMambaForMaskedLM(_GenoMambaModel):
+    """Masked-LM model. ``rc_average`` (default: on for rc_mode "ph") averages the logits
+    of both strands, rc-mapped back, at inference (``model.eval()``); the ``rc_average``
+    argument of ``forward`` forces it on or off in any mode."""
+
+    task = "masked_lm"
+
+    def __init__(self, config: GenoMambaConfig, rc_average: bool | None = None):
+        super().__init__()
+        self.config = config
+        self.backbone = GenoMambaBackbone(config)
+        self.lm_head = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.rc_average = (config.rc_mode == "ph") if rc_average is None else bool(rc_average)
+        init_weights(self, config)
+
+    @property
+    def lm_weight(self) -> torch.Tensor:
+        return self.backbone.embedding.weight if self.lm_head is None else self.lm_head.weight
+
+    def forward(self, input_ids: torch.Tensor, rc_average: bool | None = None) -> torch.Tensor:
+        """(batch, L) token ids -> logits (batch, L, VOCAB_SIZE), at least float32."""
+        input_ids = as_token_ids(input_ids)
+        complement = self.backbone.complement
+        if self.config.rc_mode == "ps":
+            hidden, _ = self.backbone.strands(input_ids, both=True)
+            logits = rcps.combine_strand_logits(F.linear(hidden, self.lm_weight), complement)
+        elif self._use_rc_average(rc_average):
+            hidden, _ = self.backbone.strands(input_ids, both=True)
+            logits = rcps.combine_strand_logits(F.linear(hidden, self.lm_weight), complement, scale=0.5)
+        else:
+            logits = F.linear(self.backbone.run(input_ids), self.lm_weight)
+        return at_least_fp32(logits)
+
+    def _head(self):
+        return {"rc_average": self.rc_average}
+
+    @classmethod
+    def from_pretrained(cls, directory, rc_average: bool | None = None, **overrides):
+        """Load a checkpoint directory (a masked-LM one, or the backbone of any other).
+        ``overrides``: values for the runtime config fields (scan_backend,
+        gradient_checkpointing)."""
+        config, task, head, state = cls._read(directory, overrides)
+        same = task == cls.task
+        if rc_average is None and same:
+            rc_average = head.get("rc_average")
+        model = cls(config, rc_average=rc_average)
+        fresh = io.load_state_into(model, state, directory, None if same else ("backbone.",))
+        if fresh:
+            warnings.warn(f"{directory}: {task} checkpoint has no masked-LM head; "
+                          f"{', '.join(fresh)} newly initialised", stacklevel=2)
+        return model
+
+
+class GenoMambaForSequenceClassification(_GenoMambaModel):
+    """Sequence classifier: backbone -> pooling over positions -> linear.
+
+    pooling: "mean" or "max" over the non-[PAD] positions (all positions for a row that
+    is only padding), or "center" (position L // 2). With rc_mode "ps" the logits are
+    the mean of both strands' logits (Caduceus-PS), so they are RC-invariant; with
+    ``rc_average`` (default on for "ph", at inference) the same averaging is applied to a
+    model without parameter sharing.
+    """
+
+    task = "sequence_classification"
+
+    def __init__(self, config: GenoMambaConfig, num_labels: int, pooling: str = "mean",
+                 rc_average: bool | None = None):
+        super().__init__()
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+            raise GenomambaError(f"num_labels must be a positive integer, got {num_labels!r}")
+        if pooling not in POOLINGS:
+            raise GenomambaError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+        self.config = config
+        self.num_labels = num_labels
+        self.pooling = pooling
+        self.rc_average = (config.rc_mode == "ph") if rc_average is None else bool(rc_average)
+        self.backbone = GenoMambaBackbone(config)
+        self.score = nn.Linear(config.d_model, num_labels)
+        init_weights(self, config)
+        with torch.no_grad():
+            nn.init.normal_(self.score.weight, std=config.initializer_range)
+
+    def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+        """(n, L, d) features of the sequences ``input_ids`` (n, L) -> (n, d)."""
+        if self.pooling == "center":
+            return hidden[:, hidden.shape[1] // 2]
+        keep = input_ids != PAD
+        keep = (keep | ~keep.any(dim=1, keepdim=True)).unsqueeze(-1)
+        if self.pooling == "mean":
+            return (hidden * keep).sum(1) / keep.sum(1)
+        return hidden.masked_fill(~keep, float("-inf")).amax(1)
+
+    def forward(self, input_ids: torch.Tensor, rc_average: bool | None = None) -> torch.Tensor:
+        """(batch, L) token ids -> logits (batch, num_labels), at least float32."""
+        input_ids = as_token_ids(input_ids)
+        both = self.config.rc_mode == "ps" or self._use_rc_average(rc_average)
+        hidden, ids = self.backbone.strands(input_ids, both=both)
+        logits = self.score(self.pool(hidden, ids))
+        if both:
+            logits = logits.view(2, input_ids.shape[0], self.num_labels).mean(0)
+        return at_least_fp32(logits)
+
+    def _head(self):
+        return {"num_labels": self.num_labels, "pooling": self.pooling, "rc_average": self.rc_average}
+
+    @classmethod
+    def from_pretrained(cls, directory, num_labels: int | None = None, pooling: str | None = None,
+                        rc_average: bool | None = None, **overrides):
+        """Load a classifier checkpoint, or build a classifier on the backbone of a masked-LM
+        checkpoint (``num_labels`` required; new head). A classifier checkpoint loaded with a
+        different ``num_labels`` keeps its backbone and gets a new head (with a warning)."""
+        config, task, head, state = cls._read(directory, overrides)
+        same = task == cls.task
+        if same:
+            saved_labels = head.get("num_labels")
+            same = num_labels is None or num_labels == saved_labels
+            num_labels = saved_labels if num_labels is None else num_labels
+            pooling = head.get("pooling", "mean") if pooling is None else pooling
+            rc_average = head.get("rc_average") if rc_average is None else rc_average
+        if num_labels is None:
+            raise GenomambaError(f"{directory}: a {task} checkpoint has no classifier head: pass num_labels")
+        model = cls(config, num_labels=num_labels, pooling=pooling or "mean", rc_average=rc_average)
+        fresh = io.load_state_into(model, state, directory, None if same else ("backbone.",))
+        if fresh and task == cls.task:
+            warnings.warn(f"{directory}: classifier head has {head.get('num_labels')} labels, "
+                          f"asked for {num_labels}: new head", stacklevel=2)
+        return model
