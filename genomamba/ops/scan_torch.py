@@ -9,8 +9,9 @@ a few MB whatever L is.
 
 The backward is a custom autograd function: the forward keeps the state at each
 block start (batch, dim, N per block), and the backward walks the blocks in the
-opposite order, recomputing one block under autograd and pulling the gradient
-of its start state into the previous block.
+opposite order, recomputes one block's states, runs the adjoint recurrence as a
+scan in the other direction and passes the gradient of the block's start state
+on to the previous block.
 """
 
 from __future__ import annotations
@@ -53,31 +54,92 @@ def _as_groups(X, dim):
     return X.transpose(-1, -2).unsqueeze(2)
 
 
-def _block(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, h0, compute_dtype):
-    """One block, differentiable. u, delta, z: (b, d, T); B, C: (b, g, N, T) or (b, N, T);
-    h0: (b, d, N). Returns (out (b, d, T) in compute dtype, h_end (b, d, N))."""
+def _block_terms(u, delta, A, B, delta_bias, softplus, compute_dtype):
+    """Per-step decay a and input x of one block, as (b, g, d/g, T, N) tensors, with
+    delta after bias/softplus (b, d, T) and the raw pre-softplus delta."""
     b, d, T = u.shape
     n = A.shape[1]
     g = 1 if B.dim() == 3 else B.shape[1]
-    u_ = u.to(compute_dtype)
-    dt = delta.to(compute_dtype)
+    raw = delta.to(compute_dtype)
     if delta_bias is not None:
-        dt = dt + delta_bias.to(compute_dtype)[None, :, None]
-    if softplus:
-        dt = F.softplus(dt)
-    # (b, g, d/g, T, N) views so that groups broadcast against their channels.
+        raw = raw + delta_bias.to(compute_dtype)[None, :, None]
+    dt = F.softplus(raw) if softplus else raw
     dt5 = dt.view(b, g, d // g, T, 1)
     a = torch.exp(dt5 * A.to(compute_dtype).view(1, g, d // g, 1, n))
-    x = (dt5 * u_.view(b, g, d // g, T, 1)) * _as_groups(B.to(compute_dtype), d)
+    x = (dt5 * u.to(compute_dtype).view(b, g, d // g, T, 1)) * _as_groups(B.to(compute_dtype), d)
+    return a, x, dt, raw
+
+
+def _block(u, delta, A, B, C, D, z, delta_bias, softplus, reverse, h0, compute_dtype, keep=False):
+    """One block. u, delta, z: (b, d, T); B, C: (b, g, N, T) or (b, N, T); h0: (b, d, N).
+    Returns (out (b, d, T) in compute dtype, h_end (b, d, N)), plus the intermediates the
+    backward needs when ``keep``."""
+    b, d, T = u.shape
+    n = A.shape[1]
+    g = 1 if B.dim() == 3 else B.shape[1]
+    a, x, dt, raw = _block_terms(u, delta, A, B, delta_bias, softplus, compute_dtype)
     P, H = _hillis_steele(a, x, reverse)
     H = H + P * h0.view(b, g, d // g, 1, n)
     y = (H * _as_groups(C.to(compute_dtype), d)).sum(-1).reshape(b, d, T)
     h_end = (H[..., 0, :] if reverse else H[..., -1, :]).reshape(b, d, n)
     if D is not None:
-        y = y + u_ * D.to(compute_dtype)[None, :, None]
+        y = y + u.to(compute_dtype) * D.to(compute_dtype)[None, :, None]
+    out = y * F.silu(z.to(compute_dtype)) if z is not None else y
+    if keep:
+        return out, h_end, (a, x, H, y, dt, raw)
+    return out, h_end
+
+
+def _block_backward(u, A, B, C, D, z, softplus, reverse, dout, dh_end, saved, compute_dtype):
+    """Gradients of one block from its recomputed intermediates (no autograd).
+
+    The adjoint of h_t = a_t h_{t-1} + x_t is dh_t = C_t dy_t + a_{t+1} dh_{t+1}
+    (next/previous in scan order), a scan in the opposite direction."""
+    a, x, H, y, dt, raw = saved
+    b, d, T = u.shape
+    n = A.shape[1]
+    g = a.shape[1]
+    u_ = u.to(compute_dtype)
+    dout = dout.to(compute_dtype)
     if z is not None:
-        y = y * F.silu(z.to(compute_dtype))
-    return y, h_end
+        zc = z.to(compute_dtype)
+        sig = torch.sigmoid(zc)
+        dz = dout * y * sig * (1 + zc * (1 - sig))
+        dy = dout * zc * sig
+    else:
+        dz, dy = None, dout
+    dy5 = dy.view(b, g, d // g, T, 1)
+    grad = _as_groups(C.to(compute_dtype), d) * dy5
+    last = 0 if reverse else T - 1
+    grad[..., last, :] += dh_end.view(b, g, d // g, n)
+    # decay of the next step in scan order; 1 past the block end (the carry enters via grad)
+    if reverse:
+        a_next = torch.cat([torch.ones_like(a[..., :1, :]), a[..., :-1, :]], dim=-2)
+    else:
+        a_next = torch.cat([a[..., 1:, :], torch.ones_like(a[..., :1, :])], dim=-2)
+    _, dh = _hillis_steele(a_next, grad, not reverse)
+    first = T - 1 if reverse else 0
+    dh0 = (a[..., first, :] * dh[..., first, :]).reshape(b, d, n)
+    dt5 = dt.view(b, g, d // g, T, 1)
+    B5 = _as_groups(B.to(compute_dtype), d)
+    dha = dh * (H - x)  # dh_t * a_t * h_{t-1}
+    A5 = A.to(compute_dtype).view(1, g, d // g, 1, n)
+    dhB = (dh * B5).sum(-1)  # (b, g, d/g, T)
+    ddt = (dha * A5).sum(-1) + dhB * u_.view(b, g, d // g, T)
+    dA = (dha * dt5).sum((0, 3)).reshape(d, n)
+    du = (dhB * dt.view(b, g, d // g, T)).reshape(b, d, T)
+    dD = None
+    if D is not None:
+        du = du + D.to(compute_dtype)[None, :, None] * dy
+        dD = (dy * u_).sum((0, 2))
+    dB = (dh * (dt5 * u_.view(b, g, d // g, T, 1))).sum(2).transpose(-1, -2)  # (b, g, N, T)
+    dC = (H * dy5).sum(2).transpose(-1, -2)
+    if B.dim() == 3:
+        dB, dC = dB[:, 0], dC[:, 0]
+    ddt = ddt.reshape(b, d, T)
+    if softplus:
+        ddt = ddt * torch.sigmoid(raw)
+    return du, ddt, dA, dB, dC, dD, dz, ddt.sum((0, 2)), dh0
 
 
 def _block_ranges(length, T, reverse):
@@ -111,7 +173,6 @@ class _SelectiveScanTorch(torch.autograd.Function):
         softplus, reverse, T, compute_dtype = ctx.config
         length = u.shape[-1]
         need = ctx.needs_input_grad
-        grads = {k: None for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")}
         du = torch.empty_like(u) if need[0] else None
         ddelta = torch.empty_like(delta) if need[1] else None
         dB = torch.empty_like(B) if need[3] else None
@@ -123,40 +184,27 @@ class _SelectiveScanTorch(torch.autograd.Function):
         dh = dlast.to(compute_dtype) if dlast is not None else torch.zeros_like(starts[0])
         ranges = _block_ranges(length, T, reverse)
         for (s, e), h0 in zip(reversed(ranges), reversed(starts)):
-            with torch.enable_grad():
-                leaves = [
-                    u[..., s:e].detach().requires_grad_(),
-                    delta[..., s:e].detach().requires_grad_(),
-                    A.detach().requires_grad_(),
-                    B[..., s:e].detach().requires_grad_(),
-                    C[..., s:e].detach().requires_grad_(),
-                    None if D is None else D.detach().requires_grad_(),
-                    None if z is None else z[..., s:e].detach().requires_grad_(),
-                    None if delta_bias is None else delta_bias.detach().requires_grad_(),
-                    h0.detach().requires_grad_(),
-                ]
-                y, h_end = _block(*leaves[:8], softplus, reverse, leaves[8], compute_dtype)
-                inputs = [x for x in leaves if x is not None]
-                g = torch.autograd.grad((y, h_end), inputs, (dout[..., s:e].to(compute_dtype), dh),
-                                        allow_unused=True)
-            g = iter(g)
-            gl = [None if x is None else next(g) for x in leaves]
+            zb = None if z is None else z[..., s:e]
+            _, _, saved = _block(u[..., s:e], delta[..., s:e], A, B[..., s:e], C[..., s:e], D, zb,
+                                 delta_bias, softplus, reverse, h0, compute_dtype, keep=True)
+            gu, gdelta, gA, gB, gC, gD, gz, gbias, dh = _block_backward(
+                u[..., s:e], A, B[..., s:e], C[..., s:e], D, zb, softplus, reverse,
+                dout[..., s:e], dh, saved, compute_dtype)
             if du is not None:
-                du[..., s:e] = gl[0]
+                du[..., s:e] = gu
             if ddelta is not None:
-                ddelta[..., s:e] = gl[1]
-            dA += gl[2]
+                ddelta[..., s:e] = gdelta
+            dA += gA
             if dB is not None:
-                dB[..., s:e] = gl[3]
+                dB[..., s:e] = gB
             if dC is not None:
-                dC[..., s:e] = gl[4]
+                dC[..., s:e] = gC
             if dD is not None:
-                dD += gl[5]
+                dD += gD
             if dz is not None:
-                dz[..., s:e] = gl[6]
+                dz[..., s:e] = gz
             if dbias is not None:
-                dbias += gl[7]
-            dh = gl[8]
+                dbias += gbias
         return (du, ddelta, dA.to(A.dtype), dB, dC,
                 None if dD is None else dD.to(D.dtype), dz,
                 None if dbias is None else dbias.to(delta_bias.dtype), None, None)
