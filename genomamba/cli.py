@@ -18,6 +18,8 @@ from genomamba.errors import GenomambaError
 # Modules that provide subcommands, in the order they appear in --help.
 COMMAND_MODULES = [
     "genomamba.data.commands",  # tokenize, info
+    "genomamba.train.commands",  # pretrain
+    "genomamba.score.commands",  # score
 ]
 
 

@@ -1,5 +1,6 @@
 """Tokens, FASTA tokenization, HDF5 shards and the ``Genome`` reader."""
 
+from genomamba.data.genome import Genome
 from genomamba.data.vocab import (
     COMPLEMENT,
     MASK,
@@ -11,4 +12,4 @@ from genomamba.data.vocab import (
     reverse_complement,
 )
 
-__all__ = ["VOCAB", "VOCAB_SIZE", "COMPLEMENT", "PAD", "MASK", "encode", "decode", "reverse_complement"]
+__all__ = ["Genome", "VOCAB", "VOCAB_SIZE", "COMPLEMENT", "PAD", "MASK", "encode", "decode", "reverse_complement"]

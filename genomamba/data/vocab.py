@@ -43,7 +43,35 @@ for _code in IUPAC_AMBIGUOUS:
 IS_LOWER = np.zeros(256, dtype=bool)
 IS_LOWER[ord("a") : ord("z") + 1] = True
 
-_DECODE = np.frombuffer(b"ACGTN" + b"?" * 251, dtype=np.uint8)
+#: token id -> upper-case ASCII letter (A C G T N); other ids -> "?"
+DECODE_BYTES = np.frombuffer(b"ACGTN" + b"?" * 251, dtype=np.uint8)
+_DECODE = DECODE_BYTES
+
+# BYTE_CLASS: byte -> token id in bits 0-2, plus flags, in one lookup. The FASTA
+# tokenizer applies this single table to every base and then splits the result
+# with cheap bit operations (token = c & TOKEN_BITS, lowercase = c & LOWER_FLAG).
+TOKEN_BITS = 0x07
+#: set for bytes that were changed on the way to a token: IUPAC codes (-> N) and U (-> T)
+CONVERTED_FLAG = 0x08
+#: set for lowercase (soft-masked) bases
+LOWER_FLAG = 0x10
+#: class of a U/u byte and of an IUPAC ambiguity byte, once LOWER_FLAG is cleared
+URACIL_CLASS = T | CONVERTED_FLAG
+AMBIGUOUS_CLASS = N | CONVERTED_FLAG
+#: INVALID (255) has every bit set, so ``bitwise_or.reduce(classes) & INVALID_FLAG`` finds it
+INVALID_FLAG = 0x80
+
+BYTE_CLASS = BYTE_TO_TOKEN.copy()
+_valid = BYTE_TO_TOKEN != INVALID
+BYTE_CLASS[_valid & IS_LOWER] |= LOWER_FLAG
+BYTE_CLASS[IS_AMBIGUOUS] |= CONVERTED_FLAG
+BYTE_CLASS[[ord("U"), ord("u")]] |= CONVERTED_FLAG
+del _valid
+
+#: the same lookup over byte pairs: a uint16 view of the bytes indexes it, so one gather
+#: classifies two bases, twice as fast as one gather per byte (built through views, so
+#: it holds on either byte order)
+PAIR_CLASS = BYTE_CLASS[np.arange(1 << 16, dtype=np.uint16).view(np.uint8)].view(np.uint16)
 
 
 def encode(seq: str | bytes) -> np.ndarray:
