@@ -42,10 +42,12 @@ def test_triton_backend_matches_torch_backend(rc_mode, bidirectional):
     """Triton kernels (interpreter on CPU, TRITON_INTERPRET=1 from conftest) against the
     PyTorch path, through the whole model: outputs and every parameter gradient."""
     torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # real kernels on a GPU
     model = GenoMambaForMaskedLM(tiny_config(d_model=8, n_layer=1, d_state=4, rc_mode=rc_mode,
                                              bidirectional=bidirectional)).train()
     perturb(model, seed=1, scale=0.1)
-    x = torch.randint(0, 4, (1, 16))
+    model.to(device)
+    x = torch.randint(0, 4, (1, 16), device=device)
     ref_logits, ref_grads = loss_and_grads(model.set_scan_backend("torch"), x)
     logits, grads = loss_and_grads(model.set_scan_backend("triton"), x)
     torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-5)
@@ -133,8 +135,9 @@ def test_cuda_training_step_triton_vs_torch_and_rc_equivariance():
     from genomamba.data.vocab import COMPLEMENT, reverse_complement
 
     torch.manual_seed(0)
-    model = GenoMambaForMaskedLM(tiny_config(d_model=64, n_layer=2, d_state=16, rc_mode="ps")).cuda().train()
+    model = GenoMambaForMaskedLM(tiny_config(d_model=64, n_layer=2, d_state=16, rc_mode="ps")).train()
     perturb(model, seed=4, scale=0.05)
+    model.cuda()
     x = torch.randint(0, 4, (2, 4099), device="cuda")
     results = {}
     for backend in ("torch", "triton"):

@@ -1,0 +1,115 @@
+"""Variant-scoring throughput: SNVs scored per second by ``genomamba score``'s engine.
+
+Builds the default model (``GenoMambaConfig()``: Caduceus-PS, d_model 256, 16 layers;
+random weights, which do not change the speed), a random reference contig held in memory
+and SNVs at distinct random positions (no two share a window: the worst case), then times
+``VariantScorer.score`` over them, chunk by chunk as ``genomamba score`` does, after one
+warm-up chunk. VCF parsing and writing are not included (they are far faster).
+
+    python benchmarks/bench_score.py --device cuda                     # 1k, 16k, 131k windows
+    python benchmarks/bench_score.py --device cpu --windows 1024 --variants 16
+
+Prints one line per setting and, with --json, writes the results to a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
+from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM
+from genomamba.score.engine import VariantScorer
+from genomamba.score.reference import Reference
+from genomamba.score.run import default_batch_size
+from genomamba.score.variants import Allele
+
+BASES = "ACGT"
+
+
+def make_reference(length: int, seed: int) -> tuple[Reference, np.ndarray]:
+    tokens = np.random.default_rng(seed).integers(0, 4, size=length).astype(np.uint8)
+    return Reference("random", {"chrB": length}, lambda name, s, e: tokens[s:e]), tokens
+
+
+def make_snvs(tokens: np.ndarray, n: int, window: int, seed: int) -> list[Allele]:
+    rng = np.random.default_rng(seed + 1)
+    positions = np.sort(rng.choice(np.arange(window, len(tokens) - window), size=n, replace=False))
+    out = []
+    for i, pos in enumerate(positions):
+        ref = BASES[tokens[pos]]
+        alt = BASES[(tokens[pos] + 1 + rng.integers(3)) % 4]
+        out.append(Allele(i, 0, "chrB", int(pos), ref, alt))
+    return out
+
+
+def bench(model, device, window, scores, variants, batch_size, chunk, seed):
+    ref, tokens = make_reference(max(4 * window, 2_000_000), seed)
+    alleles = make_snvs(tokens, variants + chunk, window, seed)
+    scorer = VariantScorer(model, ref, window, device, batch_size=batch_size, scores=scores)
+    with torch.inference_mode():
+        scorer.score(alleles[:chunk])  # warm-up (kernel compilation, allocator)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
+        timed = alleles[chunk:]
+        for i in range(0, len(timed), chunk):
+            scorer.score(timed[i : i + chunk])
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "window": window,
+        "scores": ",".join(scores),
+        "variants": len(timed),
+        "batch_size": batch_size,
+        "seconds": round(seconds, 3),
+        "variants_per_second": round(len(timed) / seconds, 3),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated(device) / 2**20) if device.type == "cuda" else None,
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--windows", default="1024,16384,131072", help="comma-separated window sizes")
+    p.add_argument("--scores", default="llr;llr,emb", help="score sets, separated by ';' (default: llr, then llr+emb)")
+    p.add_argument("--variants", type=int, default=None, help="timed SNVs per setting (default by window)")
+    p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default by window)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(args.seed)
+    model = GenoMambaForMaskedLM(GenoMambaConfig()).to(device).eval()
+    print(f"model: default GenoMambaConfig (rc_mode ps, d_model 256, 16 layers), "
+          f"{model.num_parameters() / 1e6:.2f} M parameters, on {device}", file=sys.stderr)
+    results = []
+    for window in (int(w) for w in args.windows.split(",")):
+        batch = args.batch_size or default_batch_size(window)
+        default_n = (256 if window <= 2048 else 64 if window <= 20000 else 16) if device.type == "cuda" else 8
+        n = args.variants or default_n
+        for score_set in args.scores.split(";"):
+            scores = tuple(s for s in score_set.split(",") if s)
+            r = bench(model, device, window, scores, n, batch, chunk=max(batch, min(n, 64)), seed=args.seed)
+            results.append(r)
+            print(f"window {window:>6}  scores {r['scores']:<8}  batch {batch:>3}  {r['variants']:>4} SNVs in "
+                  f"{r['seconds']:8.2f} s  ->  {r['variants_per_second']:9.2f} SNVs/s"
+                  + (f"  (peak {r['peak_gpu_mb']} MB)" if r["peak_gpu_mb"] else ""), flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
