@@ -1,0 +1,1 @@
+"""Training: masked-language-model pretraining (``pretrain``) and fine-tuning."""

@@ -1,0 +1,51 @@
+# Helpers for workflow/rules/finetune.smk, turning config entries into inputs and
+# command-line options. Functions only (snakemake --lint wants them apart from rules);
+# the Snakefile includes workflow/rules/functions/*.smk before the rule files.
+
+
+def _finetune_entry(task):
+    entries = config.get("finetune") or {}
+    if task not in entries:
+        raise ValueError(f"config.yaml: no finetune entry {task!r} (have: {', '.join(entries)})")
+    return entries[task]
+
+
+def pretrained_model_dir(entry, where):
+    """results/pretrain/MODEL/model for an entry's ``model`` (default: the only pretrain entry)."""
+    models = list(config.get("pretrain") or {})
+    name = entry.get("model")
+    if name is None:
+        if len(models) != 1:
+            raise ValueError(f"config.yaml: {where}: set model: (pretrain entries: {', '.join(models) or 'none'})")
+        name = models[0]
+    elif name not in models:
+        raise ValueError(f"config.yaml: {where}: model {name!r} is not a pretrain entry ({', '.join(models)})")
+    return f"results/pretrain/{name}/model"
+
+
+def finetune_model_dir(task):
+    return f"results/finetune/{task}/model"
+
+
+def _finetune_inputs(wc):
+    e = _finetune_entry(wc.task)
+    inputs = {"model": f"{pretrained_model_dir(e, f'finetune.{wc.task}')}/config.json",
+              "sets": [e[k] for k in ("train", "val", "test") if e.get(k)]}
+    if e.get("genome"):
+        inputs["genome"] = tokens_manifest(e["genome"])
+    return inputs
+
+
+def _finetune_options(task):
+    e = _finetune_entry(task)
+    opts = [f"--model {shlex.quote(pretrained_model_dir(e, f'finetune.{task}'))}"]
+    for key in ("train", "val", "test"):
+        if e.get(key):
+            opts.append(f"--{key} {shlex.quote(e[key])}")
+    if e.get("genome"):
+        opts.append(f"--genome {shlex.quote(tokens_dir(e['genome']))}")
+    for key in ("mode", "pooling", "epochs", "patience", "lr", "batch_size", "metric", "seed"):
+        if e.get(key) is not None:
+            opts.append(f"--{key.replace('_', '-')} {shlex.quote(str(e[key]))}")
+    opts.append("--device " + ("cuda" if int(e.get("gpus", 0)) else "cpu"))
+    return " ".join(opts)

@@ -1,0 +1,44 @@
+# Helpers for workflow/rules/score.smk, turning config entries into inputs and
+# command-line options. Functions only (snakemake --lint wants them apart from rules);
+# the Snakefile includes workflow/rules/functions/*.smk before the rule files.
+# pretrained_model_dir and finetune_model_dir, used here too, are in functions/finetune.smk.
+
+
+def _score_entry(name):
+    entries = config.get("score") or {}
+    if name not in entries:
+        raise ValueError(f"config.yaml: no score entry {name!r} (have: {', '.join(entries)})")
+    return entries[name]
+
+
+def _score_head(name):
+    e = _score_entry(name)
+    head = e.get("head")
+    if head and head not in (config.get("finetune") or {}):
+        raise ValueError(f"config.yaml: score.{name}: head {head!r} is not a finetune entry")
+    return head
+
+
+def _score_inputs(wc):
+    e = _score_entry(wc.variants)
+    inputs = {"vcf": e["vcf"], "genome": tokens_manifest(e["genome"]),
+              "model": f"{pretrained_model_dir(e, f'score.{wc.variants}')}/config.json"}
+    if _score_head(wc.variants):
+        inputs["head"] = f"{finetune_model_dir(_score_head(wc.variants))}/config.json"
+    return inputs
+
+
+def _score_options(name):
+    e = _score_entry(name)
+    opts = [f"--model {shlex.quote(pretrained_model_dir(e, f'score.{name}'))}",
+            f"--reference {shlex.quote(tokens_dir(e['genome']))}",
+            f"--window {int(e.get('window', 1024))}",
+            f"--scores {','.join(e.get('scores', ['llr', 'emb']))}",
+            "--device " + ("cuda" if int(e.get("gpus", 0)) else "cpu")]
+    if e.get("batch_size"):
+        opts.append(f"--batch-size {int(e['batch_size'])}")
+    if _score_head(name):
+        opts.append(f"--head {shlex.quote(finetune_model_dir(_score_head(name)))}")
+    if e.get("skip_ref_mismatch"):
+        opts.append("--skip-ref-mismatch")
+    return " ".join(opts)
