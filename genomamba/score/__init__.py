@@ -1,0 +1,1 @@
+"""Variant scoring: ``genomamba score`` (zero-shot LLR, embedding distance, fine-tuned head)."""
