@@ -10,26 +10,7 @@ from genomamba.model import BiMamba, GenoMambaConfig, GenoMambaForMaskedLM, Mamb
 from genomamba.ops import selective_scan_reference
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one thread avoids stalls when other jobs share the CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_config(**kw):
-    base = dict(d_model=16, n_layer=2, d_state=8, scan_backend="torch")
-    return GenoMambaConfig(**{**base, **kw})
-
-
-@torch.no_grad()
-def perturb(module, seed, scale=0.2):
-    """Move every parameter off its (symmetric) initialisation."""
-    g = torch.Generator().manual_seed(seed)
-    for p in module.parameters():
-        p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+from model_helpers import one_thread, perturb, tiny_config  # noqa: E402,F401
 
 
 def ref_direction(x, z, ssm, reverse):
