@@ -1,6 +1,10 @@
-"""Sweep the Triton scan's tile sizes (BLOCK_D, BLOCK_T, warps) at benchmark shapes.
+"""Sweep the Triton scan's launch settings at benchmark shapes.
 
-    python benchmarks/tune_scan.py [--rows 0,4] [--configs 1,64,4 2,64,4 ...]
+A config is "WARPS,BLOCK_T,SEG_LEN[,BWD_PROGRAMS_PER_SM]" (GENOMAMBA_SCAN_TILE): one
+channel per thread, so BLOCK_D = 32 * WARPS; SEG_LEN 0 picks the segment length
+automatically.
+
+    python benchmarks/tune_scan.py [--rows 0,4] [--configs 4,2,0 4,4,0 ...]
 Prints fwd and fwd+bwd median ms per config; the fastest per row last.
 """
 
@@ -17,7 +21,7 @@ from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
 
 from genomamba.ops import selective_scan  # noqa: E402
 
-DEFAULT = [f"{d},{t},{w}" for d in (1, 2, 4) for t in (32, 64, 128) for w in (2, 4, 8)]
+DEFAULT = ["4,2,0", "4,4,0", "2,2,0", "2,4,0", "8,2,0", "4,2,128", "4,2,512", "4,2,0,1", "4,2,0,4"]
 
 
 def main():
@@ -27,7 +31,7 @@ def main():
     ap.add_argument("--fwd-only", action="store_true")
     args = ap.parse_args()
     for i in args.rows.split(","):
-        shape, m_fwd, m_both, _ = MAMBA_SSM_H100[int(i)]
+        shape, m_fwd, m_both, m_peak = MAMBA_SSM_H100[int(i)]
         b, d, length, n, dt = shape
         x = make_inputs(b, d, length, n, DTYPES[dt], "cuda")
         gout = torch.randn(b, d, length, device="cuda", dtype=DTYPES[dt])
@@ -48,11 +52,16 @@ def main():
                     out = selective_scan(**x, delta_softplus=True)
                     return torch.autograd.grad(out, leaves, gout)
                 fbt = float("nan") if args.fwd_only else do_bench(fb, warmup=20, rep=100, return_mode="median")
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                fb()
+                torch.cuda.synchronize()
+                peak = torch.cuda.max_memory_allocated() / 2**30
             except Exception as e:  # a config that does not compile or fit
                 print(f"{shape} {cfg}: failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
                 continue
             best.append((fbt if not args.fwd_only else f, cfg, f, fbt))
-            print(f"{shape} {cfg}: fwd {f:.3f} (mamba {m_fwd}) fwd+bwd {fbt:.3f} (mamba {m_both}) compile {c:.1f}s",
+            print(f"{shape} {cfg}: fwd {f:.3f} (mamba {m_fwd}) fwd+bwd {fbt:.3f} (mamba {m_both}) peak {peak:.2f} GiB (mamba {m_peak}) compile {c:.1f}s",
                   flush=True)
         best.sort()
         print(f"BEST {shape}: {best[:3]}", flush=True)

@@ -1,24 +1,34 @@
 """Triton selective-scan kernels (Mamba-1), forward and backward.
 
-One program owns (batch b, a block of BLOCK_D channels, one scan direction) and
-walks the sequence in chunks of BLOCK_T steps along its direction, carrying the
-fp32 state h (BLOCK_D, N) in registers. Inside a chunk the recurrence is an
-associative scan over (decay, input) pairs on a (BLOCK_D, N, BLOCK_T) tile, so
-each B/C row load serves all BLOCK_D channels.
+Design: per-thread sequential recurrences, the sequence split into segments.
 
-Directions: position p along the scan maps to time t = p (forward) or
-t = L-1-p (reverse), so a reverse scan reads memory backwards and nothing is
-flipped. A direction-stacked launch (grid axis 1) runs BiMamba's forward scan of
-one parameter set and the reverse scan of another in one kernel.
+- A program owns (direction, batch b, BLOCK_D channels, one segment of SEG_LEN scan
+  steps). Each thread owns one channel and keeps its fp32 state h (NSTATE values)
+  in registers (the backward may split them over 2 lanes). The segment is walked in
+  chunks of BLOCK_T steps; a chunk is loaded as a (BLOCK_T, BLOCK_D) tile and
+  expanded to (N, BLOCK_T, BLOCK_D), channels last: Triton's default layout then puts
+  lanes along channels and N and time inside the thread, so the recurrence inside a
+  chunk is a sequential in-register scan: no shuffles, no shared memory. B and C
+  chunks are loaded once per program and serve all its channels.
+- Segments make the GPU busy when batch x dim is small: a summary pass runs every
+  segment from a zero state and keeps its end state and its summed delta; a chain
+  pass (one thread per (channel, state)) turns those into every segment's true
+  start state, h_start(s+1) = exp(A * sum(delta over s)) * h_start(s) + end(s); the
+  main pass reruns each segment from its start state and writes the output.
+- The backward does the same for the adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1},
+  which runs against the scan direction: a summary pass gives each segment's
+  carry from a zero carry, a chain pass the true carries, and the main pass
+  recomputes the segment's states (chunk-start states kept in a program-private
+  scratch) and walks its chunks backwards.
 
-Ragged tails are padded with (decay 1, input 0) after bias and softplus, so the
-state in the last tile column is the state after the last real step.
+Directions: scan position p maps to time t = p (forward) or t = L-1-p (reverse).
+Tiles are always loaded in ascending memory order; a reverse scan runs the
+in-register scans the other way. Nothing is flipped in memory. A direction-stacked
+launch (grid axis 1) runs BiMamba's forward scan of one parameter set and the
+reverse scan of another in one kernel.
 
-The forward saves the state at every chunk start (fp32) when a backward will
-follow. The backward walks chunks in the opposite order: it recomputes the
-chunk's states from the saved start state, runs the adjoint recurrence
-dh_p = C_p dy_p + a_{p+1} dh_{p+1} as a reverse scan, and reduces dB/dC over its
-channels in registers before one atomic add per (b, n, t) and program.
+Ragged tails and positions outside [0, L) are padded with (decay 1, input 0) after
+bias and softplus, so padding never changes a state.
 """
 
 import triton
@@ -35,9 +45,9 @@ def _pair_combine(a0, x0, a1, x1):
 
 @triton.jit
 def _adjoint_combine(xl, pl, fl, xe, pe, fe):
-    # Segment summaries for dh_p = x_p + a_{p+1} dh_{p+1}, scanned from the end
-    # (reverse=True, whose combine receives the later segment first, as flip-scan-flip).
-    # A segment [s..e] is (X, P, F): dh_s = X + P * (a_{e+1} dh_{e+1}), F = a_s (its first decay).
+    # Segment summaries for dh_p = x_p + a_{p+1} dh_{p+1}, combined as (later, earlier)
+    # in scan order. A segment [s..e] is (X, P, F): dh_s = X + P * c, where c is the
+    # carry a_{e+1} dh_{e+1} entering from the right and F = a_s its first decay.
     return xe + pe * fl * xl, pe * fl * pl, fe
 
 
@@ -47,25 +57,109 @@ def _softplus(x):
 
 
 @triton.jit
+def _column(x, offs_t, idx):
+    # x[:, idx, :] of a (N, BLOCK_T, BLOCK_D) tile
+    return tl.sum(tl.where(offs_t[None, :, None] == idx, x, 0.0), axis=1)
+
+
+@triton.jit
+def _program_coords(work, n_seg, dim, BLOCK_D: tl.constexpr):
+    # work index -> (b, first channel, segment); segments vary fastest
+    seg = work % n_seg
+    rest = work // n_seg
+    n_dblocks = tl.cdiv(dim, BLOCK_D)
+    return rest // n_dblocks, (rest % n_dblocks) * BLOCK_D, seg
+
+
+@triton.jit
+def _channel_params(A_ptr, D_ptr, bias_ptr, A_off, D_off, offs_d, offs_n, mask_d, mask_dn,
+                    NSTATE: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
+    # A as an (N, BLOCK_D) tile, delta_bias and D per channel (zeros where absent), fp32
+    A = tl.load(A_ptr + A_off + offs_d[None, :] * NSTATE + offs_n[:, None], mask=mask_dn, other=0.0).to(tl.float32)
+    bias = tl.zeros(offs_d.shape, dtype=tl.float32)
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    Dv = tl.zeros(offs_d.shape, dtype=tl.float32)
+    if HAS_D:
+        Dv = tl.load(D_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    return A, bias, Dv
+
+
+@triton.jit
+def _chunk_positions(seg, k, L, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr):
+    # Memory positions of chunk k of segment seg, ascending in memory, and their mask.
+    p0 = seg * SEG_LEN + k * BLOCK_T  # first scan position of the chunk
+    m0 = p0 + rev * (L - 2 * p0 - BLOCK_T)  # reverse: the chunk covers t = L-p0-T .. L-p0-1
+    m = m0 + tl.arange(0, BLOCK_T)
+    return m, (m >= 0) & (m < L)
+
+
+@triton.jit
+def _load_delta(delta_ptr, ptrs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    # raw delta (+ bias) and the effective delta, zero where masked
+    draw = tl.load(delta_ptr + ptrs, mask=mask, other=0.0).to(tl.float32)
+    if HAS_BIAS:
+        draw = draw + bias[None, :]
+    dt = draw
+    if SOFTPLUS:
+        dt = _softplus(draw)
+    return draw, tl.where(mask, dt, 0.0)
+
+
+@triton.jit
+def _chunk_states(a, x, h, rev):
+    # states H after every step of the chunk, in memory order, from start state h
+    # Triton's reverse=True scan reverses lanes with shuffles even when the axis is
+    # inside one thread; flipping the in-thread axis is free
+    if rev:
+        Ps, Xs = tl.associative_scan((tl.flip(a, 1), tl.flip(x, 1)), axis=1, combine_fn=_pair_combine)
+        Ps = tl.flip(Ps, 1)
+        Xs = tl.flip(Xs, 1)
+    else:
+        Ps, Xs = tl.associative_scan((a, x), axis=1, combine_fn=_pair_combine)
+    return Xs + Ps * h[:, None, :]
+
+
+@triton.jit
+def _chunk_adjoint(xa, a, carry, rev):
+    # dh at every step of the chunk, in memory order, from the carry entering at its end
+    ones = tl.full(xa.shape, 1.0, tl.float32)
+    if rev:
+        Xa, Pa, _ = tl.associative_scan((xa, ones, a), axis=1, combine_fn=_adjoint_combine)
+    else:  # the adjoint of a forward scan runs backwards: flipped, as in _chunk_states
+        Xa, Pa, _ = tl.associative_scan((tl.flip(xa, 1), ones, tl.flip(a, 1)), axis=1, combine_fn=_adjoint_combine)
+        Xa = tl.flip(Xa, 1)
+        Pa = tl.flip(Pa, 1)
+    return Xa + Pa * carry[:, None, :]
+
+
+@triton.jit
+def _gate(dout_or_y, zv):
+    return dout_or_y * zv * tl.sigmoid(zv)
+
+
+@triton.jit(do_not_specialize=["one"])
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
-    out_ptr, last_ptr, hs_ptr,
-    batch, dim, L, n_chunks, dim_per_group,
+    out_ptr, last_ptr, hs_ptr, sdt_ptr,
+    batch, dim, L, n_seg, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n,
     s_D_dir,
-    rev_base,
+    rev_base, one,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SAVE_STATES: tl.constexpr, STAGES: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, SAVE: tl.constexpr,
 ):
-    pid = tl.program_id(0)
+    """SUMMARY: run each segment (but the last) from a zero state; write its end state
+    to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
+    hs[seg] (zero for the first), write out, the final state, and (SAVE) sdt."""
     direction = tl.program_id(1)
-    n_dblocks = tl.cdiv(dim, BLOCK_D)
-    b = pid // n_dblocks
-    d0 = (pid % n_dblocks) * BLOCK_D
+    b, d0, seg = _program_coords(tl.program_id(0), n_seg, dim, BLOCK_D)
+    if SUMMARY and seg == n_seg - 1:
+        return
     rev = rev_base + direction - 2 * rev_base * direction  # xor on {0, 1}
     g = d0 // dim_per_group
 
@@ -74,188 +168,231 @@ def _scan_fwd_kernel(
     offs_t = tl.arange(0, BLOCK_T)
     mask_d = offs_d < dim
     mask_n = offs_n < NSTATE
-    mask_dn = mask_d[:, None] & mask_n[None, :]
-
+    mask_dn = mask_n[:, None] & mask_d[None, :]
     dir64 = direction.to(tl.int64)
     b64 = b.to(tl.int64)
-    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[:, None] * NSTATE + offs_n[None, :],
-                mask=mask_dn, other=0.0).to(tl.float32) * LOG2E
-    if HAS_D:
-        Dv = tl.load(D_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    d64 = offs_d.to(tl.int64)
 
-    row_u = dir64 * s_u_dir + b64 * s_u_b + offs_d.to(tl.int64)[:, None] * s_u_d  # (BLOCK_D, 1)
-    row_z = dir64 * s_z_dir + b64 * s_z_b + offs_d.to(tl.int64)[:, None] * s_z_d
-    row_B = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g + offs_n.to(tl.int64)[:, None] * s_B_n  # (N, 1)
-    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * NSTATE + offs_n[None, :]
+    A, bias, Dv = _channel_params(A_ptr, D_ptr, bias_ptr, dir64 * s_A_dir, dir64 * s_D_dir, offs_d, offs_n,
+                                  mask_d, mask_dn, NSTATE, HAS_D, HAS_BIAS)
+    A2 = A * LOG2E
 
-    h = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
-    for c in tl.range(0, n_chunks, num_stages=STAGES):
-        if SAVE_STATES:
-            tl.store(hs_ptr + ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * (n_chunks * NSTATE)
-                     + c * NSTATE + offs_n[None, :], h, mask=mask_dn)
-        pos = c * BLOCK_T + offs_t
-        mask_t = pos < L
-        t = (pos + rev * (L - 1 - 2 * pos)).to(tl.int64)
-        mask_dt = mask_d[:, None] & mask_t[None, :]
+    row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d  # (1, BLOCK_D)
+    row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
+    # B/C: a scalar base and int32 offsets (N, 1), to spare registers
+    B_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
+    C_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
+    row_B = offs_n[:, None] * s_B_n
+    # State buffers are indexed with `one` (= 1, unspecialised), so Triton sees no
+    # contiguity and loads them one element per thread, lanes along channels: the
+    # register layout of the scan, with no conversion inside the chunk loop.
+    row_dn = (dir64 * batch + b64) * dim + d64  # (BLOCK_D,)
+    hs_row = row_dn[None, :] * (n_seg * NSTATE) + offs_n[:, None] * one
+
+    h = tl.load(hs_ptr + hs_row + seg * NSTATE,
+                mask=mask_dn & (tl.full(mask_dn.shape, seg * (1 - SUMMARY), tl.int32) > 0), other=0.0)
+    sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
+    n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
+    for k in range(0, n_chunks):
+        t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+        mask_dt = mask_t[:, None] & mask_d[None, :]
         mask_nt = mask_n[:, None] & mask_t[None, :]
-        u = tl.load(u_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-        dt = tl.load(delta_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            dt = dt + bias[:, None]
-        if SOFTPLUS:
-            dt = _softplus(dt)
-        dt = tl.where(mask_dt, dt, 0.0)
+        u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+        _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
         Bv = tl.load(B_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-        Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
+        a = tl.exp2(dt[None, :, :] * A2[:, None, :])
+        x = (dt * u)[None, :, :] * Bv[:, :, None]
+        H = _chunk_states(a, x, h, rev)
+        h = _column(H, offs_t, (BLOCK_T - 1) * (1 - rev))
+        sdt += tl.sum(dt, axis=0)
+        if not SUMMARY:
+            Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
+            y = tl.sum(H * Cv[:, :, None], axis=0)
+            if HAS_D:
+                y = y + Dv[None, :] * u
+            if HAS_Z:
+                y = _gate(y, tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32))
+            tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
 
-        a = tl.exp2(dt[:, None, :] * A[:, :, None])
-        x = (dt * u)[:, None, :] * Bv[None, :, :]
-        Ps, Xs = tl.associative_scan((a, x), axis=2, combine_fn=_pair_combine)
-        H = Xs + Ps * h[:, :, None]
-        y = tl.sum(H * Cv[None, :, :], axis=1)
-        h = tl.sum(tl.where(offs_t[None, None, :] == BLOCK_T - 1, H, 0.0), axis=2)
-        if HAS_D:
-            y = y + Dv[:, None] * u
-        if HAS_Z:
-            zv = tl.load(z_ptr + row_z + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-            y = y * zv * tl.sigmoid(zv)
-        tl.store(out_ptr + row_u + t[None, :], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
-    tl.store(last_ptr + state_row, h, mask=mask_dn)
+    if SUMMARY:
+        tl.store(hs_ptr + hs_row + (seg + 1) * NSTATE, h, mask=mask_dn)
+        tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
+    else:
+        if SAVE:
+            tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
+        if seg == n_seg - 1:
+            tl.store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask=mask_dn)
 
 
 @triton.jit
+def _segment_chain_kernel(
+    buf_ptr, sdt_ptr, A_ptr, init_ptr,
+    n_rows, batch, dim, n_seg, s_A_dir,
+    NSTATE: tl.constexpr, BLOCK: tl.constexpr, REVERSE: tl.constexpr, HAS_INIT: tl.constexpr,
+):
+    """Chain segment summaries into true boundary values, one thread per (row, state).
+
+    buf: (n_rows, n_seg, NSTATE) with rows (direction, b, d). Forward: buf[0] = 0 and
+    buf[s] holds segment s-1's end state from a zero start; it becomes segment s's start
+    state, v(s) = exp(A sdt(s-1)) v(s-1) + buf[s]. REVERSE: buf[n_seg-1] = init (or 0)
+    and buf[s] holds segment s+1's carry from a zero carry; it becomes the carry into
+    segment s, v(s) = exp(A sdt(s+1)) v(s+1) + buf[s]."""
+    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = idx < n_rows * NSTATE
+    n = idx % NSTATE
+    row = (idx // NSTATE).to(tl.int64)
+    direction = row // (batch * dim)
+    A2 = tl.load(A_ptr + direction * s_A_dir + (row % dim) * NSTATE + n, mask=mask, other=0.0).to(tl.float32) * LOG2E
+    base = row * (n_seg * NSTATE) + n
+    v = tl.zeros((BLOCK,), dtype=tl.float32)
+    if HAS_INIT:
+        v = tl.load(init_ptr + row * NSTATE + n, mask=mask, other=0.0)
+    first = (n_seg - 1) * REVERSE
+    tl.store(buf_ptr + base + first * NSTATE, v, mask=mask)
+    for i in range(1, n_seg):
+        s = i + REVERSE * (n_seg - 1 - 2 * i)
+        prev = s - 1 + 2 * REVERSE
+        decay = tl.exp2(A2 * tl.load(sdt_ptr + row * n_seg + prev, mask=mask, other=0.0))
+        v = decay * v + tl.load(buf_ptr + base + s * NSTATE, mask=mask, other=0.0)
+        tl.store(buf_ptr + base + s * NSTATE, v, mask=mask)
+
+
+@triton.jit(do_not_specialize=["one"])
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr,
-    dout_ptr, dlast_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr, carry_ptr, scratch_ptr,
+    dout_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
-    batch, dim, L, n_chunks, dim_per_group,
+    batch, dim, L, n_seg, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
-    s_z_dir, s_z_b, s_z_d, s_dz_dir,
+    s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n,
     s_D_dir,
-    rev_base,
+    rev_base, one, n_work, s_dz_dir,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, HAS_DLAST: tl.constexpr, STAGES: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr,
 ):
-    pid = tl.program_id(0)
-    direction = tl.program_id(1)
-    n_dblocks = tl.cdiv(dim, BLOCK_D)
-    b = pid // n_dblocks
-    d0 = (pid % n_dblocks) * BLOCK_D
-    rev = rev_base + direction - 2 * rev_base * direction
-    g = d0 // dim_per_group
-
-    offs_d = d0 + tl.arange(0, BLOCK_D)
+    """SUMMARY: run the adjoint of each segment (but the first) from a zero carry and
+    write the carry it passes on to carry[seg - 1]. Otherwise: for each segment, from its
+    start state hs[seg] and entering carry carry[seg], write du, ddelta, dz, add dB/dC
+    (reduced over the program's channels first), and write dA/dD/dbias partials per
+    segment. Persistent: programs stride over work items (direction folded in), so the
+    scratch of chunk-start states is sized by the grid, not by L."""
     offs_n = tl.arange(0, NSTATE_P2)
     offs_t = tl.arange(0, BLOCK_T)
-    mask_d = offs_d < dim
     mask_n = offs_n < NSTATE
-    mask_dn = mask_d[:, None] & mask_n[None, :]
-
-    dir64 = direction.to(tl.int64)
-    b64 = b.to(tl.int64)
-    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[:, None] * NSTATE + offs_n[None, :],
-                mask=mask_dn, other=0.0).to(tl.float32)
-    A2 = A * LOG2E
-    if HAS_D:
-        Dv = tl.load(D_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-
-    row_u = dir64 * s_u_dir + b64 * s_u_b + offs_d.to(tl.int64)[:, None] * s_u_d
-    row_z = dir64 * s_z_dir + b64 * s_z_b + offs_d.to(tl.int64)[:, None] * s_z_d
-    row_B = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g + offs_n.to(tl.int64)[:, None] * s_B_n
-    # dB/dC are fp32 buffers shaped like (dirs, batch, groups, N, L), contiguous.
     n_groups = dim // dim_per_group
-    row_dB = (((dir64 * batch + b64) * n_groups + g) * NSTATE + offs_n.to(tl.int64)[:, None]) * L
-    state_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * NSTATE + offs_n[None, :]
-    hs_row = ((dir64 * batch + b64) * dim + offs_d.to(tl.int64)[:, None]) * (n_chunks * NSTATE) + offs_n[None, :]
+    per_dir = batch * tl.cdiv(dim, BLOCK_D) * n_seg
+    scratch_ptr += tl.program_id(0).to(tl.int64) * (SEG_LEN // BLOCK_T) * NSTATE_P2 * BLOCK_D
+    scratch_row = offs_n[:, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :] * one
+    for work in range(tl.program_id(0), n_work, tl.num_programs(0)):
+        direction = work // per_dir
+        b, d0, seg = _program_coords(work % per_dir, n_seg, dim, BLOCK_D)
+        if not (SUMMARY and seg == 0):
+            rev = rev_base + direction - 2 * rev_base * direction
+            g = d0 // dim_per_group
+            offs_d = d0 + tl.arange(0, BLOCK_D)
+            mask_d = offs_d < dim
+            mask_dn = mask_n[:, None] & mask_d[None, :]
+            dir64 = direction.to(tl.int64)
+            b64 = b.to(tl.int64)
+            d64 = offs_d.to(tl.int64)
 
-    if HAS_DLAST:
-        carry = tl.load(dlast_ptr + state_row, mask=mask_dn, other=0.0)
-    else:
-        carry = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
-    dA_acc = tl.zeros((BLOCK_D, NSTATE_P2), dtype=tl.float32)
-    dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
-    dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+            A, bias, Dv = _channel_params(A_ptr, D_ptr, bias_ptr, dir64 * s_A_dir, dir64 * s_D_dir, offs_d,
+                                          offs_n, mask_d, mask_dn, NSTATE, HAS_D, HAS_BIAS)
+            A2 = A * LOG2E
 
-    for cc in tl.range(0, n_chunks, num_stages=STAGES):
-        c = n_chunks - 1 - cc
-        h0 = tl.load(hs_ptr + hs_row + c * NSTATE, mask=mask_dn, other=0.0)
-        pos = c * BLOCK_T + offs_t
-        mask_t = pos < L
-        t = (pos + rev * (L - 1 - 2 * pos)).to(tl.int64)
-        mask_dt = mask_d[:, None] & mask_t[None, :]
-        mask_nt = mask_n[:, None] & mask_t[None, :]
-        u = tl.load(u_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-        draw = tl.load(delta_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-        if HAS_BIAS:
-            draw = draw + bias[:, None]
-        if SOFTPLUS:
-            dt = _softplus(draw)
-        else:
-            dt = draw
-        dt = tl.where(mask_dt, dt, 0.0)
-        Bv = tl.load(B_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-        Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-        dout = tl.load(dout_ptr + row_u + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
+            row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
+            row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
+            # B/C and dB/dC (alike contiguous (N, L) rows): scalar bases and int32 offsets
+            bc_base = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
+            dbc_base = ((dir64 * batch + b64) * n_groups + g) * NSTATE * L
+            row_B = offs_n[:, None] * s_B_n
+            row_dn = (dir64 * batch + b64) * dim + d64
+            seg_row = row_dn[None, :] * (n_seg * NSTATE) + seg * NSTATE + offs_n[:, None] * one  # see _scan_fwd_kernel
+            n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
 
-        a = tl.exp2(dt[:, None, :] * A2[:, :, None])
-        x = (dt * u)[:, None, :] * Bv[None, :, :]
-        Ps, Xs = tl.associative_scan((a, x), axis=2, combine_fn=_pair_combine)
-        H = Xs + Ps * h0[:, :, None]
+            if SUMMARY:
+                carry = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+            else:
+                carry = tl.load(carry_ptr + seg_row, mask=mask_dn, other=0.0)
+                # forward sweep: chunk-start states into this program's scratch
+                h = tl.load(hs_ptr + seg_row, mask=mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0), other=0.0)
+                for k in range(0, n_chunks):
+                    tl.store(scratch_ptr + scratch_row + k * (BLOCK_D * NSTATE_P2), h)
+                    t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+                    mask_dt = mask_t[:, None] & mask_d[None, :]
+                    u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                    _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
+                    Bv = tl.load(B_ptr + bc_base + row_B + t[None, :], mask=mask_n[:, None] & mask_t[None, :],
+                                 other=0.0).to(tl.float32)
+                    a = tl.exp2(dt[None, :, :] * A2[:, None, :])
+                    H = _chunk_states(a, (dt * u)[None, :, :] * Bv[:, :, None], h, rev)
+                    h = _column(H, offs_t, (BLOCK_T - 1) * (1 - rev))
+                dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+                dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+                dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
 
-        if HAS_Z:
-            zv = tl.load(z_ptr + row_z + t[None, :], mask=mask_dt, other=0.0).to(tl.float32)
-            sig = tl.sigmoid(zv)
-            y = tl.sum(H * Cv[None, :, :], axis=1)
-            if HAS_D:
-                y = y + Dv[:, None] * u
-            dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
-            tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[None, :],
-                     dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
-            dy = dout * zv * sig
-        else:
-            dy = dout
+            for kk in range(0, n_chunks):
+                k = n_chunks - 1 - kk
+                t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+                mask_dt = mask_t[:, None] & mask_d[None, :]
+                mask_nt = mask_n[:, None] & mask_t[None, :]
+                u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                draw, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
+                Cv = tl.load(C_ptr + bc_base + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
+                dout = tl.load(dout_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                a = tl.exp2(dt[None, :, :] * A2[:, None, :])
+                if HAS_Z:
+                    zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                    dy = _gate(dout, zv)
+                else:
+                    dy = dout
+                if SUMMARY:
+                    dh = _chunk_adjoint(Cv[:, :, None] * dy[None, :, :], a, carry, rev)
+                    carry = _column(a * dh, offs_t, (BLOCK_T - 1) * rev)
+                else:
+                    Bv = tl.load(B_ptr + bc_base + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
+                    h0 = tl.load(scratch_ptr + scratch_row + k * (BLOCK_D * NSTATE_P2))
+                    x = (dt * u)[None, :, :] * Bv[:, :, None]
+                    H = _chunk_states(a, x, h0, rev)
+                    if HAS_Z:
+                        sig = tl.sigmoid(zv)
+                        y = tl.sum(H * Cv[:, :, None], axis=0) + Dv[None, :] * u
+                        dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
+                        tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
+                                 dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
+                    dh = _chunk_adjoint(Cv[:, :, None] * dy[None, :, :], a, carry, rev)
+                    carry = _column(a * dh, offs_t, (BLOCK_T - 1) * rev)
 
-        # Adjoint: dh_p = C_p dy_p + a_{p+1} dh_{p+1}, a reverse scan within the chunk.
-        xa = Cv[None, :, :] * dy[:, None, :]
-        ones = tl.full(xa.shape, 1.0, tl.float32)
-        Xa, Pa, _ = tl.associative_scan((xa, ones, a), axis=2, combine_fn=_adjoint_combine, reverse=True)
-        dh = Xa + Pa * carry[:, :, None]
-        # carry for the previous chunk: a at the chunk's first position times dh there
-        carry = tl.sum(tl.where(offs_t[None, None, :] == 0, a * dh, 0.0), axis=2)
+                    # da_p a_p = dh_p h_{p-1} a_p = dh_p (H_p - x_p)
+                    dha = dh * (H - x)
+                    dA_acc += tl.sum(dha * dt[None, :, :], axis=1)
+                    dhB = tl.sum(dh * Bv[:, :, None], axis=0)
+                    ddt = tl.sum(dha * A[:, None, :], axis=0) + dhB * u
+                    du = dhB * dt + Dv[None, :] * dy
+                    if HAS_D:
+                        dD_acc += tl.sum(dy * u, axis=0)
+                    if SOFTPLUS:
+                        ddt = tl.where(draw <= 20.0, ddt * tl.sigmoid(draw), ddt)
+                    ddt = tl.where(mask_dt, ddt, 0.0)
+                    if HAS_BIAS:
+                        dbias_acc += tl.sum(ddt, axis=0)
+                    tl.store(du_ptr + row_u + t[:, None], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
+                    tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
+                    tl.atomic_add(dB_ptr + dbc_base + row_B + t[None, :], tl.sum(dh * (dt * u)[None, :, :], axis=2),
+                                  mask=mask_nt, sem="relaxed")
+                    tl.atomic_add(dC_ptr + dbc_base + row_B + t[None, :], tl.sum(H * dy[None, :, :], axis=2),
+                                  mask=mask_nt, sem="relaxed")
 
-        # da_p * a_p = dh_p * h_{p-1} * a_p = dh_p * (H_p - x_p)
-        dha = dh * (H - x)
-        ddt = tl.sum(dha * A[:, :, None], axis=1)
-        dA_acc += tl.sum(dha * dt[:, None, :], axis=2)
-        dhB = tl.sum(dh * Bv[None, :, :], axis=1)  # (BLOCK_D, BLOCK_T)
-        ddt += dhB * u
-        du = dhB * dt
-        if HAS_D:
-            du += Dv[:, None] * dy
-            dD_acc += tl.sum(dy * u, axis=1)
-        dBv = tl.sum(dh * (dt * u)[:, None, :], axis=0)  # (N, BLOCK_T)
-        dCv = tl.sum(H * dy[:, None, :], axis=0)
-        if SOFTPLUS:
-            ddt = ddt * tl.sigmoid(draw) * (draw <= 20.0) + ddt * (draw > 20.0)
-        ddt = tl.where(mask_dt, ddt, 0.0)
-        if HAS_BIAS:
-            dbias_acc += tl.sum(ddt, axis=1)
-        tl.store(du_ptr + row_u + t[None, :], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
-        tl.store(ddelta_ptr + row_u + t[None, :], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
-        tl.atomic_add(dB_ptr + row_dB + t[None, :], dBv, mask=mask_nt, sem="relaxed")
-        tl.atomic_add(dC_ptr + row_dB + t[None, :], dCv, mask=mask_nt, sem="relaxed")
-
-    # per-batch partials, summed by the caller (deterministic)
-    part = (dir64 * batch + b64) * dim + offs_d
-    tl.store(dA_ptr + part[:, None] * NSTATE + offs_n[None, :], dA_acc, mask=mask_dn)
-    if HAS_D:
-        tl.store(dD_ptr + part, dD_acc, mask=mask_d)
-    if HAS_BIAS:
-        tl.store(dbias_ptr + part, dbias_acc, mask=mask_d)
+            if SUMMARY:
+                tl.store(carry_ptr + seg_row - NSTATE, carry, mask=mask_dn)
+            else:
+                # per-segment partials, summed by the caller (deterministic)
+                part = ((dir64 * batch + b64) * n_seg + seg) * dim + d64
+                tl.store(dA_ptr + part[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask=mask_dn)
+                if HAS_D:
+                    tl.store(dD_ptr + part, dD_acc, mask=mask_d)
+                if HAS_BIAS:
+                    tl.store(dbias_ptr + part, dbias_acc, mask=mask_d)

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from genomamba.kernels.selective_scan import _scan_bwd_kernel, _scan_fwd_kernel
+from genomamba.kernels.selective_scan import _scan_bwd_kernel, _scan_fwd_kernel, _segment_chain_kernel
 
 
 #: Fill every output buffer with NaN before the kernels run (tests set this), so an
@@ -29,33 +29,59 @@ def _next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-def _launch_config(batch: int, dim: int, length: int, nstate: int, dim_per_group: int, n_dirs: int):
-    """Tile sizes and warps. Small tiles under the interpreter, where every scan element
-    is a Python call."""
+def _prev_pow2(n: int) -> int:
+    return 1 << max(0, n.bit_length() - 1)
+
+
+def _sm_count(device) -> int:
+    if _interpreting() or device.type != "cuda":
+        return 1
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+#: Longest default segment. The backward's chunk-start scratch is (persistent programs x
+#: SEG_LEN / BLOCK_T x channels x N) fp32; 128 keeps peak memory below mamba-ssm's at
+#: every benchmark row on the H100 while costing little speed (benchmarks/RESULTS.md).
+MAX_SEG_LEN = 128
+
+
+def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
+    """Launch settings: warps, channels per program and chunk length of the forward and
+    the backward, segment length, and the backward's persistent grid.
+
+    The forward runs one channel per thread (BLOCK_D = 32 * warps). The backward keeps
+    more per step in registers: it walks shorter chunks and may split each channel's
+    states over 2 lanes (16 channels per warp). Segments are short enough for about 8
+    programs per SM; the backward's persistent grid is what fits on the SMs at once
+    (the kernels use about 255 registers a thread). Tiny tiles under the interpreter,
+    so several segments and chunks chain at test sizes.
+    GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D"
+    overrides them (0 keeps a default) for tuning runs."""
     if _interpreting():
-        block_d, block_t = 2, 8
-    else:
-        block_t = 32 if length >= 32 else max(16, _next_pow2(length))
-        # enough programs for a few waves over the SMs before widening the channel block
-        programs = lambda bd: n_dirs * batch * -(-dim // bd)  # noqa: E731
-        block_d = 1
-        while block_d < 4 and programs(block_d * 2) >= 132:
-            block_d *= 2
-    while dim_per_group % block_d:
-        block_d //= 2
-    block_d = max(block_d, 1)
-    # no more threads than tile elements: Triton's scans on replicated layouts are not to be trusted
-    warps = max(1, min(4, block_d * _next_pow2(nstate) * block_t // 32))
-    return block_d, block_t, warps, 1
-
-
-def _env_override(block_d, block_t, warps, stages):
-    spec = os.environ.get("GENOMAMBA_SCAN_TILE")  # "BLOCK_D,BLOCK_T,WARPS[,STAGES]" for tuning runs
+        return dict(warps=1, block_d=2, block_t=4, seg_len=8, bwd_programs=4, bwd_block_t=2, bwd_block_d=2)
+    cfg = [1, 4, 0, 0, 2, 16]  # measured best on the H100 (benchmarks/tune_scan.py)
+    spec = os.environ.get("GENOMAMBA_SCAN_TILE")
     if spec:
-        vals = [int(v) for v in spec.split(",")]
-        block_d, block_t, warps = vals[:3]
-        stages = vals[3] if len(vals) > 3 else stages
-    return block_d, block_t, warps, stages
+        cfg = [int(v) or d for v, d in zip(spec.split(",") + ["0"] * 6, cfg)]
+    warps, block_t, seg_len, per_sm, bwd_block_t, lanes_d = cfg
+    per_sm = per_sm or max(1, 8 // warps)  # 64K registers / (255 x 32 x warps)
+    block_d, bwd_block_d = _fit_block(32 * warps, dim, dim_per_group), _fit_block(lanes_d * warps, dim, dim_per_group)
+    sms = _sm_count(device)
+    if not seg_len:
+        rows = n_dirs * batch * -(-dim // block_d)
+        seg_len = _prev_pow2(max(1, rows * length // (8 * sms)))
+        # at most MAX_SEG_LEN: the backward's scratch grows with the segment length
+        seg_len = min(max(min(seg_len, MAX_SEG_LEN), 4 * max(block_t, bwd_block_t)),
+                      max(_next_pow2(length), block_t, bwd_block_t))
+    return dict(warps=warps, block_d=block_d, block_t=block_t, seg_len=seg_len, bwd_programs=per_sm * sms,
+                bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d)
+
+
+def _fit_block(block_d, dim, dim_per_group):
+    """Largest power of two <= block_d that divides a group and does not exceed dim much."""
+    while block_d > 1 and (dim_per_group % block_d or block_d > _next_pow2(dim)):
+        block_d //= 2
+    return block_d
 
 
 class _ScanTriton(torch.autograd.Function):
@@ -72,76 +98,95 @@ class _ScanTriton(torch.autograd.Function):
         z = None if z is None else z.contiguous()
         D = None if D is None else D.contiguous()
         delta_bias = None if delta_bias is None else delta_bias.contiguous()
-        block_d, block_t, warps, stages = _env_override(*_launch_config(batch, dim, length, nstate, dim // groups, R))
-        n_chunks = -(-length // block_t)
+        cfg = _launch_config(batch, dim, length, dim // groups, R, u.device)
+        warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
+        n_seg = -(-length // seg_len)
         save = any(ctx.needs_input_grad)
+        f32 = dict(device=u.device, dtype=torch.float32)
         out = _alloc(u)
-        last = _alloc((R, batch, dim, nstate), device=u.device, dtype=torch.float32)
-        hs = (_alloc((R, batch, dim, n_chunks, nstate), device=u.device, dtype=torch.float32)
-              if save else last)
-        grid = (batch * -(-dim // block_d), R)
-        zs = _z_strides(z, R)
-        _scan_fwd_kernel[grid](
-            u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
-            delta_bias if delta_bias is not None else u,
-            out, last, hs,
-            batch, dim, length, n_chunks, dim // groups,
-            u.stride(0), u.stride(1), u.stride(2),
-            *zs,
-            A.stride(0), B.stride(0), B.stride(1), B.stride(2), B.stride(3),
-            0 if D is None else D.stride(0),
-            rev_base,
-            NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
-            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=bool(softplus), SAVE_STATES=save, STAGES=stages, num_warps=warps,
-        )
+        last = _alloc((R, batch, dim, nstate), **f32)
+        hs = torch.empty((R, batch, dim, n_seg, nstate), **f32)
+        sdt = torch.empty((R, batch, dim, n_seg), **f32)
+        grid = (batch * -(-dim // block_d) * n_seg, R)
+        common = _common_args(u, A, B, D, z, R, dim // groups, rev_base)
+        consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+        args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
+                delta_bias if delta_bias is not None else u, out, last, hs, sdt,
+                batch, dim, length, n_seg)
+        if n_seg > 1:
+            _scan_fwd_kernel[grid](*args, *common, **consts, SUMMARY=True, SAVE=True, num_warps=warps)
+            _chain(hs, sdt, A, None, reverse=False)
+        _scan_fwd_kernel[grid](*args, *common, **consts, SUMMARY=False, SAVE=save, num_warps=warps)
         if save:
-            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, hs)
-            ctx.config = (bool(softplus), rev_base, block_d, block_t, warps, stages, n_chunks)
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt)
+            ctx.config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
+                          cfg["bwd_programs"])
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, hs = ctx.saved_tensors
-        softplus, rev_base, block_d, block_t, warps, stages, n_chunks = ctx.config
+        u, delta, A, B, C, D, z, delta_bias, hs, sdt = ctx.saved_tensors
+        softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs = ctx.config
         R, batch, dim, length = u.shape
         nstate = A.shape[-1]
         groups = B.shape[2]
+        n_seg = hs.shape[3]
+        f32 = dict(device=u.device, dtype=torch.float32)
         dout = dout.contiguous()
         du = _alloc(u)
         ddelta = _alloc(delta)
         dz = _alloc(z) if z is not None and z.shape[0] == R else None
         if z is not None and dz is None:  # z shared by directions: one buffer per direction, summed
             dz = _alloc((R, *z.shape[1:]), device=z.device, dtype=z.dtype)
-        dB = torch.zeros(B.shape, device=B.device, dtype=torch.float32)
-        dC = torch.zeros(C.shape, device=C.device, dtype=torch.float32)
-        dA = _alloc((R, batch, dim, nstate), device=u.device, dtype=torch.float32)
-        dD = _alloc((R, batch, dim), device=u.device, dtype=torch.float32) if D is not None else None
-        dbias = (_alloc((R, batch, dim), device=u.device, dtype=torch.float32)
-                 if delta_bias is not None else None)
-        has_dlast = dlast is not None
-        grid = (batch * -(-dim // block_d), R)
-        _scan_bwd_kernel[grid](
-            u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
-            delta_bias if delta_bias is not None else u, hs,
-            dout, dlast.contiguous() if has_dlast else u,
-            du, ddelta, dz if dz is not None else u, dB, dC, dA,
-            dD if dD is not None else dA, dbias if dbias is not None else dA,
-            batch, dim, length, n_chunks, dim // groups,
-            u.stride(0), u.stride(1), u.stride(2),
-            *_z_strides(z, R), 0 if dz is None else dz.stride(0),
-            A.stride(0), B.stride(0), B.stride(1), B.stride(2), B.stride(3),
-            0 if D is None else D.stride(0),
-            rev_base,
-            NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
-            HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-            SOFTPLUS=softplus, HAS_DLAST=has_dlast, STAGES=stages, num_warps=warps,
-        )
+        dB = torch.zeros(B.shape, **f32)
+        dC = torch.zeros(C.shape, **f32)
+        dA = _alloc((R, batch, n_seg, dim, nstate), **f32)
+        dD = _alloc((R, batch, n_seg, dim), **f32) if D is not None else None
+        dbias = _alloc((R, batch, n_seg, dim), **f32) if delta_bias is not None else None
+        carry = torch.empty_like(hs)
+        n_work = R * batch * -(-dim // block_d) * n_seg
+        programs = min(n_work, bwd_programs)
+        scratch = torch.empty((programs, seg_len // block_t, block_d, _next_pow2(nstate)), **f32)
+        common = _common_args(u, A, B, D, z, R, dim // groups, rev_base)
+        consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+        args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
+                delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
+                du, ddelta, dz if dz is not None else u, dB, dC, dA,
+                dD if dD is not None else dA, dbias if dbias is not None else dA,
+                batch, dim, length, n_seg)
+        tail = (n_work, 0 if dz is None else dz.stride(0))
+        if n_seg > 1:
+            _scan_bwd_kernel[(n_work,)](*args, *common, *tail, **consts, SUMMARY=True, num_warps=warps)
+        _chain(carry, sdt, A, None if dlast is None else dlast.contiguous(), reverse=True)
+        _scan_bwd_kernel[(programs,)](*args, *common, *tail, **consts, SUMMARY=False, num_warps=warps)
         if z is not None and z.shape[0] != R:
             dz = dz.sum(0, keepdim=True)
-        return (du, ddelta, dA.sum(1).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
-                None if D is None else dD.sum(1).to(D.dtype), dz,
-                None if delta_bias is None else dbias.sum(1).to(delta_bias.dtype), None, None)
+        return (du, ddelta, dA.sum((1, 2)).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
+                None if D is None else dD.sum((1, 2)).to(D.dtype), dz,
+                None if delta_bias is None else dbias.sum((1, 2)).to(delta_bias.dtype), None, None)
+
+
+def _chain(buf, sdt, A, init, reverse):
+    R, batch, dim, n_seg, nstate = buf.shape
+    n_rows = R * batch * dim
+    block = 128
+    _segment_chain_kernel[(-(-n_rows * nstate // block),)](
+        buf, sdt, A, init if init is not None else buf, n_rows, batch, dim, n_seg, A.stride(0),
+        NSTATE=nstate, BLOCK=block, REVERSE=int(reverse), HAS_INIT=init is not None, num_warps=4,
+    )
+
+
+def _common_args(u, A, B, D, z, R, dim_per_group, rev_base):
+    """Arguments after n_seg shared by the forward and backward kernels."""
+    return (dim_per_group, u.stride(0), u.stride(1), u.stride(2), *_z_strides(z, R),
+            A.stride(0), B.stride(0), B.stride(1), B.stride(2), B.stride(3),
+            0 if D is None else D.stride(0), rev_base, 1)
+
+
+def _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus):
+    return dict(NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
+                SEG_LEN=seg_len, HAS_D=D is not None, HAS_Z=z is not None,
+                HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(softplus))
 
 
 def _z_strides(z, R):
