@@ -73,7 +73,21 @@ def values_for(alleles, scores, classes) -> dict[str, list]:
     return out
 
 
-class VcfWriter:
+class _AtomicWriter:
+    """Writes to a temporary file (``self._out``) that becomes ``path`` on close and is
+    discarded on abort, so a failed run leaves nothing half-written."""
+
+    def close(self) -> None:
+        self._out.close()
+        self._file.commit()
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self._out.close()
+        self._file.discard()
+
+
+class VcfWriter(_AtomicWriter):
     def __init__(self, path: str, header: pysam.VariantHeader, classes=None):
         self.path, self.classes = path, classes
         kind = output_kind(path)
@@ -107,23 +121,14 @@ class VcfWriter:
                     record.info[name] = tuple(values)
         self._out.write(record)
 
-    def close(self) -> None:
-        self._out.close()
-        self._file.commit()
 
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._out.close()
-        self._file.discard()
-
-
-class TsvWriter:
+class TsvWriter(_AtomicWriter):
     def __init__(self, path: str, classes=None):
         self.classes = classes
         self._file = AtomicFile(path)
         opener = gzip.open if output_kind(path) == "tsv.gz" else open
-        self._fh = opener(self._file.tmp, "wt")
-        self._fh.write("\t".join(["CHROM", "POS", "ID", "REF", "ALT", *fields_for(classes)]) + "\n")
+        self._out = opener(self._file.tmp, "wt")
+        self._out.write("\t".join(["CHROM", "POS", "ID", "REF", "ALT", *fields_for(classes)]) + "\n")
 
     def write(self, record, alleles, scores) -> None:
         values = values_for(alleles, scores, self.classes)
@@ -131,16 +136,7 @@ class TsvWriter:
         for j, allele in enumerate(alleles):
             row = [record.contig, str(record.pos), record.id or ".", record.ref, alts[allele.index]]
             row += [_fmt(values[name][j]) for name in values]
-            self._fh.write("\t".join(row) + "\n")
-
-    def close(self) -> None:
-        self._fh.close()
-        self._file.commit()
-
-    def abort(self) -> None:
-        with contextlib.suppress(Exception):
-            self._fh.close()
-        self._file.discard()
+            self._out.write("\t".join(row) + "\n")
 
 
 def open_writer(path: str, header, classes=None):
