@@ -1,10 +1,11 @@
 """Sweep the Triton scan's launch settings at benchmark shapes.
 
-A config is "WARPS,BLOCK_T,SEG_LEN[,BWD_PROGRAMS_PER_SM]" (GENOMAMBA_SCAN_TILE): one
+A config is "WARPS,BLOCK_T,SEG_LEN[,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D]" (GENOMAMBA_SCAN_TILE): one
 channel per thread, so BLOCK_D = 32 * WARPS; SEG_LEN 0 picks the segment length
-automatically.
+automatically. Further fields: backward programs per SM, backward BLOCK_T, backward
+lanes per warp along channels (see genomamba/ops/scan_triton.py).
 
-    python benchmarks/tune_scan.py [--rows 0,4] [--configs 4,2,0 4,4,0 ...]
+    python benchmarks/tune_scan.py [--rows 0,4] [--configs 1,4,128,0,2,16 ...]
 Prints fwd and fwd+bwd median ms per config; the fastest per row last.
 """
 
@@ -21,7 +22,8 @@ from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
 
 from genomamba.ops import selective_scan  # noqa: E402
 
-DEFAULT = ["4,2,0", "4,4,0", "2,2,0", "2,4,0", "8,2,0", "4,2,128", "4,2,512", "4,2,0,1", "4,2,0,4"]
+DEFAULT = ["1,4,128,0,2,16", "1,4,128,0,1,16", "1,4,64,0,2,16", "1,4,256,0,2,16", "1,8,128,0,2,16",
+           "2,4,128,0,2,16", "1,4,128,4,2,16", "1,4,128,0,2,32"]
 
 
 def main():

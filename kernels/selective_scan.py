@@ -155,7 +155,8 @@ def _scan_fwd_kernel(
 ):
     """SUMMARY: run each segment (but the last) from a zero state; write its end state
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
-    hs[seg] (zero for the first), write out, the final state, and (SAVE) sdt."""
+    hs[seg] (zero for the first), write out, the final state, and (SAVE) the last
+    segment's summed delta, which the backward's chain needs too."""
     direction = tl.program_id(1)
     b, d0, seg = _program_coords(tl.program_id(0), n_seg, dim, BLOCK_D)
     if SUMMARY and seg == n_seg - 1:
@@ -218,7 +219,7 @@ def _scan_fwd_kernel(
         tl.store(hs_ptr + hs_row + (seg + 1) * NSTATE, h, mask=mask_dn)
         tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
     else:
-        if SAVE:
+        if SAVE and seg == n_seg - 1:  # the summary pass wrote the other segments' sums
             tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
         if seg == n_seg - 1:
             tl.store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask=mask_dn)

@@ -146,7 +146,7 @@ class _ScanTriton(torch.autograd.Function):
         carry = torch.empty_like(hs)
         n_work = R * batch * -(-dim // block_d) * n_seg
         programs = min(n_work, bwd_programs)
-        scratch = torch.empty((programs, seg_len // block_t, block_d, _next_pow2(nstate)), **f32)
+        scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
         common = _common_args(u, A, B, D, z, R, dim // groups, rev_base)
         consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
         args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
