@@ -2,14 +2,16 @@
 
 Design: per-thread sequential recurrences, the sequence split into segments.
 
-- A program owns (direction, batch b, BLOCK_D channels, one segment of SEG_LEN scan
-  steps). Each thread owns one channel and keeps its fp32 state h (NSTATE values)
+- A program owns (batch b, BLOCK_D channels, one segment of SEG_LEN scan steps) of one
+  direction. Each thread owns one channel and keeps its fp32 state h (NSTATE values)
   in registers (the backward may split them over 2 lanes). The segment is walked in
-  chunks of BLOCK_T steps; a chunk is loaded as a (BLOCK_T, BLOCK_D) tile and
-  expanded to (N, BLOCK_T, BLOCK_D), channels last: Triton's default layout then puts
-  lanes along channels and N and time inside the thread, so the recurrence inside a
-  chunk is a sequential in-register scan: no shuffles, no shared memory. B and C
-  chunks are loaded once per program and serve all its channels.
+  chunks of BLOCK_T steps; a chunk of each per-channel input is one (BLOCK_T, BLOCK_D)
+  load, and the state-sized work is done on (BLOCK_T, N, BLOCK_D) tiles: time first,
+  so Triton's default layout puts lanes along channels (then states) and time inside
+  the thread. The recurrences are written out step by step over the chunk with
+  compile-time step indices, so picking one step out of a tile is a register read: no
+  shuffles, no shared memory in the recurrence. B and C chunks are loaded once per
+  program and serve all its channels; they may be (N, L) or (L, N) rows.
 - Segments make the GPU busy when batch x dim is small: a summary pass runs every
   segment from a zero state and keeps its end state and its summed delta; a chain
   pass (one thread per (channel, state)) turns those into every segment's true
@@ -22,10 +24,10 @@ Design: per-thread sequential recurrences, the sequence split into segments.
   scratch) and walks its chunks backwards.
 
 Directions: scan position p maps to time t = p (forward) or t = L-1-p (reverse).
-Tiles are always loaded in ascending memory order; a reverse scan runs the
-in-register scans the other way. Nothing is flipped in memory. A direction-stacked
-launch (grid axis 1) runs BiMamba's forward scan of one parameter set and the
-reverse scan of another in one kernel.
+Tiles are always loaded in ascending memory order; a reverse scan walks the steps of
+each chunk the other way. Nothing is flipped in memory. The direction (REV) is a
+compile-time constant, so a direction-stacked call (BiMamba's forward scan of one
+parameter set and the reverse scan of another) launches each pass once per direction.
 
 Ragged tails and positions outside [0, L) are padded with (decay 1, input 0) after
 bias and softplus, so padding never changes a state.
@@ -35,20 +37,7 @@ import triton
 import triton.language as tl
 
 LOG2E = tl.constexpr(1.4426950408889634)
-
-
-@triton.jit
-def _pair_combine(a0, x0, a1, x1):
-    # (a0, x0) then (a1, x1): h -> a1 (a0 h + x0) + x1
-    return a1 * a0, a1 * x0 + x1
-
-
-@triton.jit
-def _adjoint_combine(xl, pl, fl, xe, pe, fe):
-    # Segment summaries for dh_p = x_p + a_{p+1} dh_{p+1}, combined as (later, earlier)
-    # in scan order. A segment [s..e] is (X, P, F): dh_s = X + P * c, where c is the
-    # carry a_{e+1} dh_{e+1} entering from the right and F = a_s its first decay.
-    return xe + pe * fl * xl, pe * fl * pl, fe
+LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
@@ -57,9 +46,16 @@ def _softplus(x):
 
 
 @triton.jit
-def _column(x, offs_t, idx):
-    # x[:, idx, :] of a (N, BLOCK_T, BLOCK_D) tile
-    return tl.sum(tl.where(offs_t[None, :, None] == idx, x, 0.0), axis=1)
+def _step(x, offs_t, j):
+    # x[j] of a (BLOCK_T, ., .) tile. Time lies inside the thread and j is a compile-time
+    # constant, so this folds to a register pick (-0.0 is the exact additive identity).
+    return tl.sum(tl.where(offs_t[:, None, None] == j, x, -0.0), axis=0)
+
+
+@triton.jit
+def _put(x, offs_t, j, v):
+    # x with x[j] = v
+    return tl.where(offs_t[:, None, None] == j, v[None, :, :], x)
 
 
 @triton.jit
@@ -106,31 +102,74 @@ def _load_delta(delta_ptr, ptrs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: t
     return draw, tl.where(mask, dt, 0.0)
 
 
-@triton.jit
-def _chunk_states(a, x, h, rev):
-    # states H after every step of the chunk, in memory order, from start state h
-    # Triton's reverse=True scan reverses lanes with shuffles even when the axis is
-    # inside one thread; flipping the in-thread axis is free
-    if rev:
-        Ps, Xs = tl.associative_scan((tl.flip(a, 1), tl.flip(x, 1)), axis=1, combine_fn=_pair_combine)
-        Ps = tl.flip(Ps, 1)
-        Xs = tl.flip(Xs, 1)
-    else:
-        Ps, Xs = tl.associative_scan((a, x), axis=1, combine_fn=_pair_combine)
-    return Xs + Ps * h[:, None, :]
+# Chunk tiles are (BLOCK_T, N, BLOCK_D): time first, so Triton's default layout puts lanes
+# along channels (then states) and time inside the thread. Per-step values are picked out
+# with _step and the recurrences run step by step in scan order; REV is a constexpr
+# (callers branch on the runtime direction), so every step index is static.
 
 
 @triton.jit
-def _chunk_adjoint(xa, a, carry, rev):
-    # dh at every step of the chunk, in memory order, from the carry entering at its end
-    ones = tl.full(xa.shape, 1.0, tl.float32)
-    if rev:
-        Xa, Pa, _ = tl.associative_scan((xa, ones, a), axis=1, combine_fn=_adjoint_combine)
-    else:  # the adjoint of a forward scan runs backwards: flipped, as in _chunk_states
-        Xa, Pa, _ = tl.associative_scan((tl.flip(xa, 1), ones, tl.flip(a, 1)), axis=1, combine_fn=_adjoint_combine)
-        Xa = tl.flip(Xa, 1)
-        Pa = tl.flip(Pa, 1)
-    return Xa + Pa * carry[:, None, :]
+def _forward_steps(h, dt3, dtu3, B3, C3, A2, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr,
+                   WITH_Y: tl.constexpr):
+    # h_p = exp(dt_p A) h_{p-1} + B_p dt_p u_p through the chunk from state h: the state
+    # after it and (WITH_Y) y_p = C_p . h_p as a (BLOCK_T, 1, BLOCK_D) tile.
+    y = tl.zeros_like(dt3)
+    for jj in tl.static_range(BLOCK_T):
+        j = jj + REV * (BLOCK_T - 1 - 2 * jj)
+        h = tl.exp2(_step(dt3, offs_t, j) * A2) * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
+        if WITH_Y:
+            y = _put(y, offs_t, j, tl.sum(_step(C3, offs_t, j) * h, axis=0, keep_dims=True))
+    return h, y
+
+
+@triton.jit
+def _adjoint_carry(carry, dt3, A2, C3, dy3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
+    # The adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1} runs against the scan direction.
+    # From the carry a_{p+1} dh_{p+1} entering at the chunk's end, the carry it passes on.
+    for jj in tl.static_range(BLOCK_T):
+        j = (BLOCK_T - 1 - jj) + REV * (2 * jj - BLOCK_T + 1)
+        dh = _step(C3, offs_t, j) * _step(dy3, offs_t, j) + carry
+        carry = tl.exp2(_step(dt3, offs_t, j) * A2) * dh
+    return carry
+
+
+@triton.jit
+def _chunk_states(h, a, B3, dtu3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
+    # the state after every step of the chunk from start state h, decays a given
+    H = tl.zeros_like(a)
+    for jj in tl.static_range(BLOCK_T):
+        j = jj + REV * (BLOCK_T - 1 - 2 * jj)
+        h = _step(a, offs_t, j) * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
+        H = _put(H, offs_t, j, h)
+    return H
+
+
+@triton.jit
+def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV: tl.constexpr,
+                   BLOCK_T: tl.constexpr):
+    # The adjoint through the chunk (see _adjoint_carry) and what it feeds, per step p:
+    # g = dh_p a_p h_{p-1} = dh_p (H_p - B_p dt_p u_p); dA += g dt_p; (BLOCK_T, 1, BLOCK_D)
+    # tiles of sum_n dh B and sum_n g A log2(e); (BLOCK_T, N, 1) tiles of sum_d dh dt u
+    # (dB) and sum_d H dy (dC).
+    dhB = tl.zeros_like(dt3)
+    gA = tl.zeros_like(dt3)
+    dB = tl.zeros_like(B3)
+    dC = tl.zeros_like(B3)
+    for jj in tl.static_range(BLOCK_T):
+        j = (BLOCK_T - 1 - jj) + REV * (2 * jj - BLOCK_T + 1)
+        Bj = _step(B3, offs_t, j)
+        dtuj = _step(dtu3, offs_t, j)
+        Hj = _step(H, offs_t, j)
+        dyj = _step(dy3, offs_t, j)
+        dh = _step(C3, offs_t, j) * dyj + carry
+        g = dh * (Hj - Bj * dtuj)
+        dA_acc += g * _step(dt3, offs_t, j)
+        dhB = _put(dhB, offs_t, j, tl.sum(dh * Bj, axis=0, keep_dims=True))
+        gA = _put(gA, offs_t, j, tl.sum(g * A2, axis=0, keep_dims=True))
+        dB = _put(dB, offs_t, j, tl.sum(dh * dtuj, axis=1, keep_dims=True))
+        dC = _put(dC, offs_t, j, tl.sum(Hj * dyj, axis=1, keep_dims=True))
+        carry = _step(a, offs_t, j) * dh
+    return carry, dA_acc, dhB, gA, dB, dC
 
 
 @triton.jit
@@ -138,18 +177,18 @@ def _gate(dout_or_y, zv):
     return dout_or_y * zv * tl.sigmoid(zv)
 
 
-@triton.jit(do_not_specialize=["one"])
+@triton.jit(do_not_specialize=["one", "direction"])
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
     out_ptr, last_ptr, hs_ptr, sdt_ptr,
     batch, dim, L, n_seg, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
-    s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n,
+    s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
     s_D_dir,
-    rev_base, one,
+    direction, one,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, SAVE: tl.constexpr,
 ):
@@ -157,11 +196,9 @@ def _scan_fwd_kernel(
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
     hs[seg] (zero for the first), write out, the final state, and (SAVE) the last
     segment's summed delta, which the backward's chain needs too."""
-    direction = tl.program_id(1)
     b, d0, seg = _program_coords(tl.program_id(0), n_seg, dim, BLOCK_D)
     if SUMMARY and seg == n_seg - 1:
         return
-    rev = rev_base + direction - 2 * rev_base * direction  # xor on {0, 1}
     g = d0 // dim_per_group
 
     offs_d = d0 + tl.arange(0, BLOCK_D)
@@ -180,10 +217,10 @@ def _scan_fwd_kernel(
 
     row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d  # (1, BLOCK_D)
     row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
-    # B/C: a scalar base and int32 offsets (N, 1), to spare registers
+    # B/C: a scalar base and int32 offsets (1, N), to spare registers
     B_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
     C_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
-    row_B = offs_n[:, None] * s_B_n
+    row_B = offs_n[None, :] * s_B_n
     # State buffers are indexed with `one` (= 1, unspecialised), so Triton sees no
     # contiguity and loads them one element per thread, lanes along channels: the
     # register layout of the scan, with no conversion inside the chunk loop.
@@ -195,20 +232,20 @@ def _scan_fwd_kernel(
     sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
     n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
     for k in range(0, n_chunks):
-        t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+        t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
         mask_dt = mask_t[:, None] & mask_d[None, :]
-        mask_nt = mask_n[:, None] & mask_t[None, :]
+        mask_tn = mask_t[:, None] & mask_n[None, :]
         u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
         _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-        Bv = tl.load(B_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-        a = tl.exp2(dt[None, :, :] * A2[:, None, :])
-        x = (dt * u)[None, :, :] * Bv[:, :, None]
-        H = _chunk_states(a, x, h, rev)
-        h = _column(H, offs_t, (BLOCK_T - 1) * (1 - rev))
+        B3 = tl.load(B_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+        C3 = B3
+        if not SUMMARY:
+            C3 = tl.load(C_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+        h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, C3, A2, offs_t, REV, BLOCK_T,
+                               not SUMMARY)
         sdt += tl.sum(dt, axis=0)
         if not SUMMARY:
-            Cv = tl.load(C_ptr + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-            y = tl.sum(H * Cv[:, :, None], axis=0)
+            y = tl.sum(y3, axis=1)
             if HAS_D:
                 y = y + Dv[None, :] * u
             if HAS_Z:
@@ -258,7 +295,7 @@ def _segment_chain_kernel(
         tl.store(buf_ptr + base + s * NSTATE, v, mask=mask)
 
 
-@triton.jit(do_not_specialize=["one"])
+@triton.jit(do_not_specialize=["one", "direction"])
 def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr, carry_ptr, scratch_ptr,
     dout_ptr,
@@ -266,11 +303,11 @@ def _scan_bwd_kernel(
     batch, dim, L, n_seg, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
-    s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n,
+    s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
     s_D_dir,
-    rev_base, one, n_work, s_dz_dir,
+    direction, one, n_work, s_dz_dir, s_dB_n, s_dB_t,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr,
+    BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr,
 ):
@@ -278,20 +315,18 @@ def _scan_bwd_kernel(
     write the carry it passes on to carry[seg - 1]. Otherwise: for each segment, from its
     start state hs[seg] and entering carry carry[seg], write du, ddelta, dz, add dB/dC
     (reduced over the program's channels first), and write dA/dD/dbias partials per
-    segment. Persistent: programs stride over work items (direction folded in), so the
-    scratch of chunk-start states is sized by the grid, not by L."""
+    segment. Persistent: programs stride over work items, so the scratch of chunk-start
+    states is sized by the grid, not by L."""
     offs_n = tl.arange(0, NSTATE_P2)
     offs_t = tl.arange(0, BLOCK_T)
     mask_n = offs_n < NSTATE
     n_groups = dim // dim_per_group
-    per_dir = batch * tl.cdiv(dim, BLOCK_D) * n_seg
-    scratch_ptr += tl.program_id(0).to(tl.int64) * (SEG_LEN // BLOCK_T) * NSTATE_P2 * BLOCK_D
-    scratch_row = offs_n[:, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :] * one
+    SLOT: tl.constexpr = NSTATE_P2 * BLOCK_D
+    scratch_ptr += tl.program_id(0).to(tl.int64) * (SEG_LEN // BLOCK_T) * SLOT
+    scratch_row = offs_n[:, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :] * one  # `one`: see _scan_fwd_kernel
     for work in range(tl.program_id(0), n_work, tl.num_programs(0)):
-        direction = work // per_dir
-        b, d0, seg = _program_coords(work % per_dir, n_seg, dim, BLOCK_D)
+        b, d0, seg = _program_coords(work, n_seg, dim, BLOCK_D)
         if not (SUMMARY and seg == 0):
-            rev = rev_base + direction - 2 * rev_base * direction
             g = d0 // dim_per_group
             offs_d = d0 + tl.arange(0, BLOCK_D)
             mask_d = offs_d < dim
@@ -306,12 +341,17 @@ def _scan_bwd_kernel(
 
             row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
             row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
-            # B/C and dB/dC (alike contiguous (N, L) rows): scalar bases and int32 offsets
+            # B/C and dB/dC: scalar bases and int32 offsets
             bc_base = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
-            dbc_base = ((dir64 * batch + b64) * n_groups + g) * NSTATE * L
-            row_B = offs_n[:, None] * s_B_n
+            Bp = B_ptr + bc_base
+            Cp = C_ptr + bc_base
+            dbc_base = ((dir64 * batch + b64) * n_groups + g) * L * NSTATE
+            dBp = dB_ptr + dbc_base
+            dCp = dC_ptr + dbc_base
+            row_B = offs_n[None, :] * s_B_n
+            row_dB = offs_n[None, :] * s_dB_n
             row_dn = (dir64 * batch + b64) * dim + d64
-            seg_row = row_dn[None, :] * (n_seg * NSTATE) + seg * NSTATE + offs_n[:, None] * one  # see _scan_fwd_kernel
+            seg_row = row_dn[None, :] * (n_seg * NSTATE) + seg * NSTATE + offs_n[:, None] * one
             n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
 
             if SUMMARY:
@@ -321,57 +361,51 @@ def _scan_bwd_kernel(
                 # forward sweep: chunk-start states into this program's scratch
                 h = tl.load(hs_ptr + seg_row, mask=mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0), other=0.0)
                 for k in range(0, n_chunks):
-                    tl.store(scratch_ptr + scratch_row + k * (BLOCK_D * NSTATE_P2), h)
-                    t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+                    tl.store(scratch_ptr + scratch_row + k * SLOT, h)
+                    t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
                     mask_dt = mask_t[:, None] & mask_d[None, :]
                     u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                     _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-                    Bv = tl.load(B_ptr + bc_base + row_B + t[None, :], mask=mask_n[:, None] & mask_t[None, :],
-                                 other=0.0).to(tl.float32)
-                    a = tl.exp2(dt[None, :, :] * A2[:, None, :])
-                    H = _chunk_states(a, (dt * u)[None, :, :] * Bv[:, :, None], h, rev)
-                    h = _column(H, offs_t, (BLOCK_T - 1) * (1 - rev))
+                    B3 = tl.load(Bp + row_B + t[:, None] * s_B_t, mask=mask_t[:, None] & mask_n[None, :],
+                                 other=0.0).to(tl.float32)[:, :, None]
+                    h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, B3, A2, offs_t, REV,
+                                           BLOCK_T, False)
                 dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
                 dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
                 dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
 
             for kk in range(0, n_chunks):
                 k = n_chunks - 1 - kk
-                t, mask_t = _chunk_positions(seg, k, L, rev, SEG_LEN, BLOCK_T)
+                t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
                 mask_dt = mask_t[:, None] & mask_d[None, :]
-                mask_nt = mask_n[:, None] & mask_t[None, :]
+                mask_tn = mask_t[:, None] & mask_n[None, :]
                 u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                 draw, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-                Cv = tl.load(C_ptr + bc_base + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
+                C3 = tl.load(Cp + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
                 dout = tl.load(dout_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                a = tl.exp2(dt[None, :, :] * A2[:, None, :])
                 if HAS_Z:
                     zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                     dy = _gate(dout, zv)
                 else:
                     dy = dout
                 if SUMMARY:
-                    dh = _chunk_adjoint(Cv[:, :, None] * dy[None, :, :], a, carry, rev)
-                    carry = _column(a * dh, offs_t, (BLOCK_T - 1) * rev)
+                    carry = _adjoint_carry(carry, dt[:, None, :], A2, C3, dy[:, None, :], offs_t, REV, BLOCK_T)
                 else:
-                    Bv = tl.load(B_ptr + bc_base + row_B + t[None, :], mask=mask_nt, other=0.0).to(tl.float32)
-                    h0 = tl.load(scratch_ptr + scratch_row + k * (BLOCK_D * NSTATE_P2))
-                    x = (dt * u)[None, :, :] * Bv[:, :, None]
-                    H = _chunk_states(a, x, h0, rev)
+                    B3 = tl.load(Bp + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+                    h0 = tl.load(scratch_ptr + scratch_row + k * SLOT)
+                    dtu3 = (dt * u)[:, None, :]
+                    a = tl.exp2(dt[:, None, :] * A2[None, :, :])
+                    H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
+                    carry, dA_acc, dhB, gA, dB, dC = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
+                                                                    dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
                     if HAS_Z:
                         sig = tl.sigmoid(zv)
-                        y = tl.sum(H * Cv[:, :, None], axis=0) + Dv[None, :] * u
+                        y = tl.sum(H * C3, axis=1) + Dv[None, :] * u
                         dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
                         tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
                                  dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
-                    dh = _chunk_adjoint(Cv[:, :, None] * dy[None, :, :], a, carry, rev)
-                    carry = _column(a * dh, offs_t, (BLOCK_T - 1) * rev)
-
-                    # da_p a_p = dh_p h_{p-1} a_p = dh_p (H_p - x_p)
-                    dha = dh * (H - x)
-                    dA_acc += tl.sum(dha * dt[None, :, :], axis=1)
-                    dhB = tl.sum(dh * Bv[:, :, None], axis=0)
-                    ddt = tl.sum(dha * A[:, None, :], axis=0) + dhB * u
+                    dhB = tl.sum(dhB, axis=1)
+                    ddt = tl.sum(gA, axis=1) * LN2 + dhB * u
                     du = dhB * dt + Dv[None, :] * dy
                     if HAS_D:
                         dD_acc += tl.sum(dy * u, axis=0)
@@ -382,10 +416,8 @@ def _scan_bwd_kernel(
                         dbias_acc += tl.sum(ddt, axis=0)
                     tl.store(du_ptr + row_u + t[:, None], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
                     tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
-                    tl.atomic_add(dB_ptr + dbc_base + row_B + t[None, :], tl.sum(dh * (dt * u)[None, :, :], axis=2),
-                                  mask=mask_nt, sem="relaxed")
-                    tl.atomic_add(dC_ptr + dbc_base + row_B + t[None, :], tl.sum(H * dy[None, :, :], axis=2),
-                                  mask=mask_nt, sem="relaxed")
+                    tl.atomic_add(dBp + row_dB + t[:, None] * s_dB_t, tl.sum(dB, axis=2), mask=mask_tn, sem="relaxed")
+                    tl.atomic_add(dCp + row_dB + t[:, None] * s_dB_t, tl.sum(dC, axis=2), mask=mask_tn, sem="relaxed")
 
             if SUMMARY:
                 tl.store(carry_ptr + seg_row - NSTATE, carry, mask=mask_dn)

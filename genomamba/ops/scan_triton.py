@@ -44,27 +44,34 @@ def _sm_count(device) -> int:
 #: every benchmark row on the H100 while costing little speed (benchmarks/RESULTS.md).
 MAX_SEG_LEN = 128
 
+#: WARPS, BLOCK_T, SEG_LEN (0: auto), BWD_PER_SM (0: what fits), BWD_BLOCK_T, BWD_LANES_D,
+#: FWD_MAXNREG, BWD_MAXNREG (0: no cap): measured best on the H100 (benchmarks/tune_scan.py)
+DEFAULT_CONFIG = [1, 8, 0, 0, 4, 16, 0, 0]
+
 
 def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
     """Launch settings: warps, channels per program and chunk length of the forward and
-    the backward, segment length, and the backward's persistent grid.
+    the backward, segment length, the backward's persistent grid, and register caps.
 
     The forward runs one channel per thread (BLOCK_D = 32 * warps). The backward keeps
     more per step in registers: it walks shorter chunks and may split each channel's
-    states over 2 lanes (16 channels per warp). Segments are short enough for about 8
-    programs per SM; the backward's persistent grid is what fits on the SMs at once
-    (the kernels use about 255 registers a thread). Tiny tiles under the interpreter,
-    so several segments and chunks chain at test sizes.
-    GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D"
-    overrides them (0 keeps a default) for tuning runs."""
+    states over 2 lanes (16 channels per warp). Segments are short enough for about 8 programs per SM; the
+    backward's persistent grid is what fits on the SMs at once under its register cap.
+    Tiny tiles under the interpreter, so several segments and chunks chain at test sizes.
+    GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D,FWD_MAXNREG,BWD_MAXNREG"
+    overrides them (0 keeps a default; a register cap of 0 in a spec means none) for tuning runs."""
     if _interpreting():
-        return dict(warps=1, block_d=2, block_t=4, seg_len=8, bwd_programs=4, bwd_block_t=2, bwd_block_d=2)
-    cfg = [1, 4, 0, 0, 2, 16]  # measured best on the H100 (benchmarks/tune_scan.py)
+        return dict(warps=1, block_d=2, block_t=4, seg_len=8, bwd_programs=4, bwd_block_t=2, bwd_block_d=2,
+                    fwd_maxnreg=None, bwd_maxnreg=None)
+    cfg = DEFAULT_CONFIG
     spec = os.environ.get("GENOMAMBA_SCAN_TILE")
     if spec:
-        cfg = [int(v) or d for v, d in zip(spec.split(",") + ["0"] * 6, cfg)]
-    warps, block_t, seg_len, per_sm, bwd_block_t, lanes_d = cfg
-    per_sm = per_sm or max(1, 8 // warps)  # 64K registers / (255 x 32 x warps)
+        fields = [int(v) for v in spec.split(",")]
+        # 0 keeps a default, but a register cap of 0 means none
+        cfg = [f if (f or i in (6, 7)) else d for i, (f, d) in enumerate(zip(fields, cfg))] + list(cfg[len(fields):])
+    warps, block_t, seg_len, per_sm, bwd_block_t, lanes_d, fwd_maxnreg, bwd_maxnreg = cfg
+    # programs that fit on an SM at once: 64K registers / (registers x 32 x warps)
+    per_sm = per_sm or max(1, 65536 // ((bwd_maxnreg or 255) * 32 * warps))
     block_d, bwd_block_d = _fit_block(32 * warps, dim, dim_per_group), _fit_block(lanes_d * warps, dim, dim_per_group)
     sms = _sm_count(device)
     if not seg_len:
@@ -74,7 +81,8 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
         seg_len = min(max(min(seg_len, MAX_SEG_LEN), 4 * max(block_t, bwd_block_t)),
                       max(_next_pow2(length), block_t, bwd_block_t))
     return dict(warps=warps, block_d=block_d, block_t=block_t, seg_len=seg_len, bwd_programs=per_sm * sms,
-                bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d)
+                bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d, fwd_maxnreg=fwd_maxnreg or None,
+                bwd_maxnreg=bwd_maxnreg or None)
 
 
 def _fit_block(block_d, dim, dim_per_group):
@@ -94,7 +102,8 @@ class _ScanTriton(torch.autograd.Function):
         R, batch, dim, length = u.shape
         nstate = A.shape[-1]
         groups = B.shape[2]
-        u, delta, A, B, C = (t.contiguous() for t in (u, delta, A, B, C))
+        u, delta, A = (t.contiguous() for t in (u, delta, A))
+        B, C = _time_or_state_contiguous(B), _time_or_state_contiguous(C)
         z = None if z is None else z.contiguous()
         D = None if D is None else D.contiguous()
         delta_bias = None if delta_bias is None else delta_bias.contiguous()
@@ -107,26 +116,31 @@ class _ScanTriton(torch.autograd.Function):
         last = _alloc((R, batch, dim, nstate), **f32)
         hs = torch.empty((R, batch, dim, n_seg, nstate), **f32)
         sdt = torch.empty((R, batch, dim, n_seg), **f32)
-        grid = (batch * -(-dim // block_d) * n_seg, R)
-        common = _common_args(u, A, B, D, z, R, dim // groups, rev_base)
+        grid = (batch * -(-dim // block_d) * n_seg,)
+        common = _common_args(u, A, B, D, z, R, dim // groups)
         consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
         args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
                 delta_bias if delta_bias is not None else u, out, last, hs, sdt,
                 batch, dim, length, n_seg)
+        # one launch per direction: the scan direction is a compile-time constant
         if n_seg > 1:
-            _scan_fwd_kernel[grid](*args, *common, **consts, SUMMARY=True, SAVE=True, num_warps=warps)
+            for r in range(R):
+                _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True, SAVE=True,
+                                       num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
             _chain(hs, sdt, A, None, reverse=False)
-        _scan_fwd_kernel[grid](*args, *common, **consts, SUMMARY=False, SAVE=save, num_warps=warps)
+        for r in range(R):
+            _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False, SAVE=save,
+                                   num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
         if save:
             ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt)
             ctx.config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
-                          cfg["bwd_programs"])
+                          cfg["bwd_programs"], cfg["bwd_maxnreg"])
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
         u, delta, A, B, C, D, z, delta_bias, hs, sdt = ctx.saved_tensors
-        softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs = ctx.config
+        softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs, maxnreg = ctx.config
         R, batch, dim, length = u.shape
         nstate = A.shape[-1]
         groups = B.shape[2]
@@ -138,32 +152,51 @@ class _ScanTriton(torch.autograd.Function):
         dz = _alloc(z) if z is not None and z.shape[0] == R else None
         if z is not None and dz is None:  # z shared by directions: one buffer per direction, summed
             dz = _alloc((R, *z.shape[1:]), device=z.device, dtype=z.dtype)
-        dB = torch.zeros(B.shape, **f32)
-        dC = torch.zeros(C.shape, **f32)
+        # laid out like B: (N, L) or (L, N) rows
+        dB = torch.zeros((*B.shape[:3], length, nstate), **f32).transpose(-1, -2) if B.stride(-2) == 1 \
+            else torch.zeros(B.shape, **f32)
+        dC = torch.zeros_like(dB)
         dA = _alloc((R, batch, n_seg, dim, nstate), **f32)
         dD = _alloc((R, batch, n_seg, dim), **f32) if D is not None else None
         dbias = _alloc((R, batch, n_seg, dim), **f32) if delta_bias is not None else None
         carry = torch.empty_like(hs)
-        n_work = R * batch * -(-dim // block_d) * n_seg
+        n_work = batch * -(-dim // block_d) * n_seg  # per direction
         programs = min(n_work, bwd_programs)
         scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
-        common = _common_args(u, A, B, D, z, R, dim // groups, rev_base)
+        common = _common_args(u, A, B, D, z, R, dim // groups)
         consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
         args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
                 delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
                 du, ddelta, dz if dz is not None else u, dB, dC, dA,
                 dD if dD is not None else dA, dbias if dbias is not None else dA,
                 batch, dim, length, n_seg)
-        tail = (n_work, 0 if dz is None else dz.stride(0))
+        tail = (n_work, 0 if dz is None else dz.stride(0), dB.stride(-2), dB.stride(-1))
         if n_seg > 1:
-            _scan_bwd_kernel[(n_work,)](*args, *common, *tail, **consts, SUMMARY=True, num_warps=warps)
+            for r in range(R):
+                _scan_bwd_kernel[(n_work,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=True,
+                                            num_warps=warps, **_cap(maxnreg))
         _chain(carry, sdt, A, None if dlast is None else dlast.contiguous(), reverse=True)
-        _scan_bwd_kernel[(programs,)](*args, *common, *tail, **consts, SUMMARY=False, num_warps=warps)
+        for r in range(R):
+            _scan_bwd_kernel[(programs,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=False,
+                                          num_warps=warps, **_cap(maxnreg))
         if z is not None and z.shape[0] != R:
             dz = dz.sum(0, keepdim=True)
         return (du, ddelta, dA.sum((1, 2)).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
                 None if D is None else dD.sum((1, 2)).to(D.dtype), dz,
                 None if delta_bias is None else dbias.sum((1, 2)).to(delta_bias.dtype), None, None)
+
+
+def _time_or_state_contiguous(x):
+    """B or C (..., N, L) as the kernels read it: as is when the L axis or the N axis is
+    contiguous (e.g. the model's x_proj output, an (L, N) row view), otherwise a copy."""
+    if x.stride(-1) == 1 or x.stride(-2) == 1:
+        return x
+    return x.contiguous()
+
+
+def _cap(maxnreg):
+    """Launch option capping registers per thread (ptxas then fits more warps per SM)."""
+    return {} if maxnreg is None else {"maxnreg": maxnreg}
 
 
 def _chain(buf, sdt, A, init, reverse):
@@ -176,11 +209,12 @@ def _chain(buf, sdt, A, init, reverse):
     )
 
 
-def _common_args(u, A, B, D, z, R, dim_per_group, rev_base):
-    """Arguments after n_seg shared by the forward and backward kernels."""
+def _common_args(u, A, B, D, z, R, dim_per_group):
+    """Arguments after n_seg shared by the forward and backward kernels (then the
+    direction launched and the unit `one`)."""
     return (dim_per_group, u.stride(0), u.stride(1), u.stride(2), *_z_strides(z, R),
-            A.stride(0), B.stride(0), B.stride(1), B.stride(2), B.stride(3),
-            0 if D is None else D.stride(0), rev_base, 1)
+            A.stride(0), B.stride(0), B.stride(1), B.stride(2), B.stride(3), B.stride(4),
+            0 if D is None else D.stride(0))
 
 
 def _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus):
@@ -218,7 +252,8 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, de
 
 def selective_scan_bidirectional_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
                                         delta_softplus=False, combine="add"):
-    """Fused BiMamba scan: direction 0 forward, direction 1 reverse, one launch."""
+    """Fused BiMamba scan: direction 0 forward, direction 1 reverse, on direction-stacked
+    inputs, without flips (each kernel pass launches once per direction)."""
     _check(u[0], delta[0], A[0], B[0], C[0])
     if B.dim() == 4:
         B, C = B.unsqueeze(2), C.unsqueeze(2)
