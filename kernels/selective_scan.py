@@ -91,6 +91,25 @@ def _chunk_positions(seg, k, L, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexp
 
 
 @triton.jit
+def _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n, bias, REV: tl.constexpr,
+                  SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    # Chunk k of segment seg: memory positions t, the (time, channel) and (time, state)
+    # masks, and the (BLOCK_T, BLOCK_D) tiles u, raw delta (+ bias) and effective delta.
+    t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
+    mask_dt = mask_t[:, None] & mask_d[None, :]
+    mask_tn = mask_t[:, None] & mask_n[None, :]
+    u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+    draw, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
+    return t, mask_dt, mask_tn, u, draw, dt
+
+
+@triton.jit
+def _state_rows(ptr, row_B, t, s_B_t, mask_tn):
+    # B or C at the chunk's positions as a (BLOCK_T, N, 1) fp32 tile
+    return tl.load(ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+
+
+@triton.jit
 def _load_delta(delta_ptr, ptrs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     # raw delta (+ bias) and the effective delta, zero where masked
     draw = tl.load(delta_ptr + ptrs, mask=mask, other=0.0).to(tl.float32)
@@ -232,15 +251,12 @@ def _scan_fwd_kernel(
     sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
     n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
     for k in range(0, n_chunks):
-        t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
-        mask_dt = mask_t[:, None] & mask_d[None, :]
-        mask_tn = mask_t[:, None] & mask_n[None, :]
-        u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-        _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-        B3 = tl.load(B_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+        t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n, bias,
+                                                      REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
+        B3 = _state_rows(B_ptr, row_B, t, s_B_t, mask_tn)
         C3 = B3
         if not SUMMARY:
-            C3 = tl.load(C_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+            C3 = _state_rows(C_ptr, row_B, t, s_B_t, mask_tn)
         h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, C3, A2, offs_t, REV, BLOCK_T,
                                not SUMMARY)
         sdt += tl.sum(dt, axis=0)
@@ -362,12 +378,10 @@ def _scan_bwd_kernel(
                 h = tl.load(hs_ptr + seg_row, mask=mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0), other=0.0)
                 for k in range(0, n_chunks):
                     tl.store(scratch_ptr + scratch_row + k * SLOT, h)
-                    t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
-                    mask_dt = mask_t[:, None] & mask_d[None, :]
-                    u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                    _, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-                    B3 = tl.load(Bp + row_B + t[:, None] * s_B_t, mask=mask_t[:, None] & mask_n[None, :],
-                                 other=0.0).to(tl.float32)[:, :, None]
+                    t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d,
+                                                                  mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS,
+                                                                  SOFTPLUS)
+                    B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
                     h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, B3, A2, offs_t, REV,
                                            BLOCK_T, False)
                 dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
@@ -376,12 +390,9 @@ def _scan_bwd_kernel(
 
             for kk in range(0, n_chunks):
                 k = n_chunks - 1 - kk
-                t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
-                mask_dt = mask_t[:, None] & mask_d[None, :]
-                mask_tn = mask_t[:, None] & mask_n[None, :]
-                u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                draw, dt = _load_delta(delta_ptr, row_u + t[:, None], mask_dt, bias, HAS_BIAS, SOFTPLUS)
-                C3 = tl.load(Cp + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+                t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
+                                                                 bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
+                C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
                 dout = tl.load(dout_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                 if HAS_Z:
                     zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
@@ -391,7 +402,7 @@ def _scan_bwd_kernel(
                 if SUMMARY:
                     carry = _adjoint_carry(carry, dt[:, None, :], A2, C3, dy[:, None, :], offs_t, REV, BLOCK_T)
                 else:
-                    B3 = tl.load(Bp + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0).to(tl.float32)[:, :, None]
+                    B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
                     h0 = tl.load(scratch_ptr + scratch_row + k * SLOT)
                     dtu3 = (dt * u)[:, None, :]
                     a = tl.exp2(dt[:, None, :] * A2[None, :, :])
