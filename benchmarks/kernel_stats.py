@@ -2,6 +2,9 @@
 
     python benchmarks/kernel_stats.py [--row 0]
 Runs one forward+backward at a benchmark shape, then prints what Triton compiled.
+Also the program to profile with Nsight Compute; its backward main pass is
+    ncu -k regex:_scan_bwd_kernel --launch-skip 1 --launch-count 1 --set full \
+        python benchmarks/kernel_stats.py --row 0
 """
 
 import argparse

@@ -14,14 +14,18 @@ Design: per-thread sequential recurrences, the sequence split into segments.
   program and serve all its channels; they may be (N, L) or (L, N) rows.
 - Segments make the GPU busy when batch x dim is small: a summary pass runs every
   segment from a zero state and keeps its end state and its summed delta; a chain
-  pass (one thread per (channel, state)) turns those into every segment's true
-  start state, h_start(s+1) = exp(A * sum(delta over s)) * h_start(s) + end(s); the
-  main pass reruns each segment from its start state and writes the output.
+  pass (one thread per (channel, state), segments read in tiles and scanned in
+  registers) turns those into every segment's true start state,
+  h_start(s+1) = exp(A * sum(delta over s)) * h_start(s) + end(s); the main pass
+  reruns each segment from its start state and writes the output. The state buffers
+  are (segment, state, row), so loads along channels are contiguous.
 - The backward does the same for the adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1},
   which runs against the scan direction: a summary pass gives each segment's
   carry from a zero carry, a chain pass the true carries, and the main pass
   recomputes the segment's states (chunk-start states kept in a program-private
-  scratch) and walks its chunks backwards.
+  scratch) and walks its chunks backwards. dB and dC are sums over channels, which lie
+  across lanes: they are summed by a halving exchange between lanes (_add_lane_sums),
+  then added with fp32 atomics.
 
 Directions: scan position p maps to time t = p (forward) or t = L-1-p (reverse).
 Tiles are always loaded in ascending memory order; a reverse scan walks the steps of
@@ -82,11 +86,16 @@ def _channel_params(A_ptr, D_ptr, bias_ptr, A_off, D_off, offs_d, offs_n, mask_d
 
 
 @triton.jit
+def _chunk_start(seg, k, L, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr):
+    # Lowest memory position of chunk k of segment seg (may be < 0 in a ragged reverse tail).
+    p0 = seg * SEG_LEN + k * BLOCK_T  # first scan position of the chunk
+    return p0 + rev * (L - 2 * p0 - BLOCK_T)  # reverse: the chunk covers t = L-p0-T .. L-p0-1
+
+
+@triton.jit
 def _chunk_positions(seg, k, L, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr):
     # Memory positions of chunk k of segment seg, ascending in memory, and their mask.
-    p0 = seg * SEG_LEN + k * BLOCK_T  # first scan position of the chunk
-    m0 = p0 + rev * (L - 2 * p0 - BLOCK_T)  # reverse: the chunk covers t = L-p0-T .. L-p0-1
-    m = m0 + tl.arange(0, BLOCK_T)
+    m = _chunk_start(seg, k, L, rev, SEG_LEN, BLOCK_T) + tl.arange(0, BLOCK_T)
     return m, (m >= 0) & (m < L)
 
 
@@ -168,27 +177,99 @@ def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV:
                    BLOCK_T: tl.constexpr):
     # The adjoint through the chunk (see _adjoint_carry) and what it feeds, per step p:
     # g = dh_p a_p h_{p-1} = dh_p (H_p - B_p dt_p u_p); dA += g dt_p; (BLOCK_T, 1, BLOCK_D)
-    # tiles of sum_n dh B and sum_n g A log2(e); (BLOCK_T, N, 1) tiles of sum_d dh dt u
-    # (dB) and sum_d H dy (dC).
+    # tiles of sum_n dh B and sum_n g A log2(e); and the (BLOCK_T, N, BLOCK_D) tile of
+    # dh dt u, whose sum over channels is dB (summed after the chunk, see _add_lane_sums).
     dhB = tl.zeros_like(dt3)
     gA = tl.zeros_like(dt3)
-    dB = tl.zeros_like(B3)
-    dC = tl.zeros_like(B3)
+    dhu = tl.zeros_like(a)
     for jj in tl.static_range(BLOCK_T):
         j = (BLOCK_T - 1 - jj) + REV * (2 * jj - BLOCK_T + 1)
         Bj = _step(B3, offs_t, j)
         dtuj = _step(dtu3, offs_t, j)
-        Hj = _step(H, offs_t, j)
-        dyj = _step(dy3, offs_t, j)
-        dh = _step(C3, offs_t, j) * dyj + carry
-        g = dh * (Hj - Bj * dtuj)
+        dh = _step(C3, offs_t, j) * _step(dy3, offs_t, j) + carry
+        g = dh * (_step(H, offs_t, j) - Bj * dtuj)
         dA_acc += g * _step(dt3, offs_t, j)
         dhB = _put(dhB, offs_t, j, tl.sum(dh * Bj, axis=0, keep_dims=True))
         gA = _put(gA, offs_t, j, tl.sum(g * A2, axis=0, keep_dims=True))
-        dB = _put(dB, offs_t, j, tl.sum(dh * dtuj, axis=1, keep_dims=True))
-        dC = _put(dC, offs_t, j, tl.sum(Hj * dyj, axis=1, keep_dims=True))
+        dhu = _put(dhu, offs_t, j, dh * dtuj)
         carry = _step(a, offs_t, j) * dh
-    return carry, dA_acc, dhB, gA, dB, dC
+    return carry, dA_acc, dhB, gA, dhu
+
+
+@triton.jit
+def _shuffle_xor(x, mask: tl.constexpr):
+    # Every fp32 element from lane `lane ^ mask` of the warp (shfl.bfly; GPU only), and
+    # the lane each element sits in.
+    return tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $2, $3, 0x1f, -1; mov.u32 $1, %laneid;", "=r,=r,r,r",
+                                     [x, tl.full(x.shape, mask, tl.int32)], (tl.float32, tl.int32), True, 1)
+
+
+@triton.jit
+def _partner_values(send, k: tl.constexpr, E2: tl.constexpr, D: tl.constexpr, lane_ok):
+    # send[:, d ^ 2^k] for an (E2, D) tile: a warp shuffle where channel d is known to
+    # sit in lane d (lane_ok), else a portable exchange (Triton's flip)
+    recv = send
+    if lane_ok:
+        recv, _ = _shuffle_xor(send, 1 << k)
+    else:
+        recv = tl.reshape(tl.flip(tl.reshape(send, (E2, D >> (k + 1), 2, 1 << k)), 2), (E2, D))
+    return recv
+
+
+@triton.jit
+def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: tl.constexpr):
+    """Add sum_d x[t, n, d] into ptr[(t0 + t) * s_t + n * s_n] (fp32 atomics) for a
+    (BLOCK_T, N_P2, BLOCK_D) tile x, skipping times outside [0, L) and padded states.
+
+    The channels lie across lanes. A plain tl.sum over them costs log2(BLOCK_D) shuffle
+    rounds for every element a thread holds. Here each round pairs the channels d and
+    d ^ 2^k: the pair splits the top remaining (time, state) bit between them, each sends
+    the half it gives up (one shuffle for two elements) and adds the half it receives.
+    After log2(BLOCK_D) rounds, channel d holds the full sums for the (time, state)
+    pairs whose top bits are d's low bits: 1/BLOCK_D of the shuffles, and the atomics
+    come from every lane at once instead of from the lanes of one channel."""
+    T: tl.constexpr = x.shape[0]
+    NP2: tl.constexpr = x.shape[1]
+    D: tl.constexpr = x.shape[2]
+    E: tl.constexpr = T * NP2
+    if E >= D:
+        xs = tl.reshape(x, (E, D))
+        lane = tl.arange(0, D)[None, :]  # (1, D): channel within the block
+        e = tl.zeros((1, D), dtype=tl.int32)  # first (time, state) index of the kept part
+        for k in tl.static_range(16):
+            if (1 << k) < D:  # round k: E >> k pairs a thread holds, halved
+                xs = tl.reshape(xs, (2, E >> (k + 1), D))
+                bit = (lane >> k) & 1
+                top = tl.arange(0, 2)[:, None, None]  # inside the thread: the picks are register reads
+                lo = tl.sum(tl.where(top == 0, xs, -0.0), axis=0)
+                hi = tl.sum(tl.where(top == 1, xs, -0.0), axis=0)
+                keep = tl.where(bit == 1, hi, lo)
+                send = tl.where(bit == 1, lo, hi)
+                # the partner channel's `send` (it gave up the half this channel keeps)
+                if k == 0:
+                    lane_ok = False
+                    if LANE_SHUFFLE:
+                        # Shuffles need channel d in lane d. Triton picks the layout, so check
+                        # it (one reduction a call); where it fails, the portable exchange.
+                        recv, lane_id = _shuffle_xor(send, 1)
+                        lane_ok = tl.min(tl.where((lane_id & (D - 1)) == lane, 1, 0)) == 1
+                        if not lane_ok:
+                            recv = _partner_values(send, 0, E >> 1, D, False)
+                    else:
+                        recv = _partner_values(send, 0, E >> 1, D, False)
+                else:
+                    recv = _partner_values(send, k, E >> (k + 1), D, lane_ok)
+                xs = keep + recv
+                e += bit * (E >> (k + 1))
+        e = e + tl.arange(0, E // D)[:, None]  # (E / D, D)
+        t = t0 + e // NP2
+        n = e % NP2
+        tl.atomic_add(ptr + t * s_t + n * s_n, xs, mask=(t >= 0) & (t < L) & (n < NSTATE), sem="relaxed")
+    else:  # too few (time, state) pairs to split: a plain sum over the channels
+        t = t0 + tl.arange(0, T)[:, None]
+        n = tl.arange(0, NP2)[None, :]
+        tl.atomic_add(ptr + t * s_t + n * s_n, tl.sum(x, axis=2), mask=(t >= 0) & (t < L) & (n < NSTATE),
+                      sem="relaxed")
 
 
 @triton.jit
@@ -200,7 +281,7 @@ def _gate(dout_or_y, zv):
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
     out_ptr, last_ptr, hs_ptr, sdt_ptr,
-    batch, dim, L, n_seg, dim_per_group,
+    batch, dim, L, n_seg, n_rows, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
@@ -244,9 +325,10 @@ def _scan_fwd_kernel(
     # contiguity and loads them one element per thread, lanes along channels: the
     # register layout of the scan, with no conversion inside the chunk loop.
     row_dn = (dir64 * batch + b64) * dim + d64  # (BLOCK_D,)
-    hs_row = row_dn[None, :] * (n_seg * NSTATE) + offs_n[:, None] * one
+    hs_row = offs_n[:, None] * n_rows + row_dn[None, :] * one  # state buffers: (n_seg, N, rows)
+    seg64 = seg.to(tl.int64)
 
-    h = tl.load(hs_ptr + hs_row + seg * NSTATE,
+    h = tl.load(hs_ptr + hs_row + seg64 * (NSTATE * n_rows),
                 mask=mask_dn & (tl.full(mask_dn.shape, seg * (1 - SUMMARY), tl.int32) > 0), other=0.0)
     sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
     n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
@@ -269,46 +351,67 @@ def _scan_fwd_kernel(
             tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
 
     if SUMMARY:
-        tl.store(hs_ptr + hs_row + (seg + 1) * NSTATE, h, mask=mask_dn)
-        tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
+        tl.store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask=mask_dn)
+        tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
     else:
         if SAVE and seg == n_seg - 1:  # the summary pass wrote the other segments' sums
-            tl.store(sdt_ptr + row_dn * n_seg + seg, sdt, mask=mask_d)
+            tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
         if seg == n_seg - 1:
             tl.store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask=mask_dn)
+
+
+@triton.jit
+def _chain_combine(a1, b1, a2, b2):
+    # (decay, input) pairs of v -> a v + b, the earlier one first
+    return a1 * a2, a2 * b1 + b2
 
 
 @triton.jit
 def _segment_chain_kernel(
     buf_ptr, sdt_ptr, A_ptr, init_ptr,
     n_rows, batch, dim, n_seg, s_A_dir,
-    NSTATE: tl.constexpr, BLOCK: tl.constexpr, REVERSE: tl.constexpr, HAS_INIT: tl.constexpr,
+    NSTATE: tl.constexpr, BLOCK: tl.constexpr, SEG_BLOCK: tl.constexpr, REVERSE: tl.constexpr,
+    HAS_INIT: tl.constexpr,
 ):
-    """Chain segment summaries into true boundary values, one thread per (row, state).
+    """Chain segment summaries into true boundary values for BLOCK rows (direction, b, d)
+    and one state n (program axis 0).
 
-    buf: (n_rows, n_seg, NSTATE) with rows (direction, b, d). Forward: buf[0] = 0 and
-    buf[s] holds segment s-1's end state from a zero start; it becomes segment s's start
-    state, v(s) = exp(A sdt(s-1)) v(s-1) + buf[s]. REVERSE: buf[n_seg-1] = init (or 0)
-    and buf[s] holds segment s+1's carry from a zero carry; it becomes the carry into
-    segment s, v(s) = exp(A sdt(s+1)) v(s+1) + buf[s]."""
-    idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    mask = idx < n_rows * NSTATE
-    n = idx % NSTATE
-    row = (idx // NSTATE).to(tl.int64)
+    buf: (n_seg, N, n_rows), sdt: (n_seg, n_rows). Forward: buf[0] = 0 and buf[s] holds
+    segment s-1's end state from a zero start; it becomes segment s's start state,
+    v(s) = exp(A sdt(s-1)) v(s-1) + buf[s]. REVERSE: buf[n_seg-1] = init (or 0) and
+    buf[s] holds segment s+1's carry from a zero carry; it becomes the carry into
+    segment s, v(s) = exp(A sdt(s+1)) v(s+1) + buf[s].
+
+    SEG_BLOCK segments are read at once as (SEG_BLOCK, BLOCK) tiles, rows contiguous, so
+    the loads do not wait on the chain; a scan of (decay, input) pairs over the tile and
+    the value carried in from the tile before give the tile's values. Past the last
+    segment the pairs are (1, 0)."""
+    n = tl.program_id(0)
+    row = (tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
+    mask = row < n_rows
     direction = row // (batch * dim)
     A2 = tl.load(A_ptr + direction * s_A_dir + (row % dim) * NSTATE + n, mask=mask, other=0.0).to(tl.float32) * LOG2E
-    base = row * (n_seg * NSTATE) + n
-    v = tl.zeros((BLOCK,), dtype=tl.float32)
+    init = tl.zeros((BLOCK,), dtype=tl.float32)
     if HAS_INIT:
-        v = tl.load(init_ptr + row * NSTATE + n, mask=mask, other=0.0)
-    first = (n_seg - 1) * REVERSE
-    tl.store(buf_ptr + base + first * NSTATE, v, mask=mask)
-    for i in range(1, n_seg):
-        s = i + REVERSE * (n_seg - 1 - 2 * i)
-        prev = s - 1 + 2 * REVERSE
-        decay = tl.exp2(A2 * tl.load(sdt_ptr + row * n_seg + prev, mask=mask, other=0.0))
-        v = decay * v + tl.load(buf_ptr + base + s * NSTATE, mask=mask, other=0.0)
-        tl.store(buf_ptr + base + s * NSTATE, v, mask=mask)
+        init = tl.load(init_ptr + row * NSTATE + n, mask=mask, other=0.0)
+    base = n * n_rows + row
+    offs_q = tl.arange(0, SEG_BLOCK)
+    v = tl.zeros((BLOCK,), dtype=tl.float32)
+    for kk in range(0, tl.cdiv(n_seg, SEG_BLOCK)):
+        q = kk * SEG_BLOCK + offs_q  # position in chain order
+        s = (q + REVERSE * (n_seg - 1 - 2 * q)).to(tl.int64)  # segment
+        prev = s - 1 + 2 * REVERSE  # the segment before s in chain order
+        valid = (q < n_seg)[:, None] & mask[None, :]
+        later = valid & (q > 0)[:, None]
+        ptrs = buf_ptr + s[:, None] * (NSTATE * n_rows) + base[None, :]
+        inp = tl.load(ptrs, mask=later, other=0.0)
+        inp = tl.where((q == 0)[:, None], init[None, :], inp)
+        sdt = tl.load(sdt_ptr + prev[:, None] * n_rows + row[None, :], mask=later, other=0.0)
+        decay = tl.where(later, tl.exp2(A2[None, :] * sdt), tl.where(valid, 0.0, 1.0))
+        a, b = tl.associative_scan((decay, inp), 0, _chain_combine)
+        out = a * v[None, :] + b
+        tl.store(ptrs, out, mask=valid)
+        v = tl.sum(tl.where((offs_q == SEG_BLOCK - 1)[:, None], out, 0.0), axis=0)
 
 
 @triton.jit(do_not_specialize=["one", "direction"])
@@ -316,7 +419,7 @@ def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr, carry_ptr, scratch_ptr,
     dout_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
-    batch, dim, L, n_seg, dim_per_group,
+    batch, dim, L, n_seg, n_rows, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
@@ -325,7 +428,7 @@ def _scan_bwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, LANE_SHUFFLE: tl.constexpr,
 ):
     """SUMMARY: run the adjoint of each segment (but the first) from a zero carry and
     write the carry it passes on to carry[seg - 1]. Otherwise: for each segment, from its
@@ -365,9 +468,9 @@ def _scan_bwd_kernel(
             dBp = dB_ptr + dbc_base
             dCp = dC_ptr + dbc_base
             row_B = offs_n[None, :] * s_B_n
-            row_dB = offs_n[None, :] * s_dB_n
             row_dn = (dir64 * batch + b64) * dim + d64
-            seg_row = row_dn[None, :] * (n_seg * NSTATE) + seg * NSTATE + offs_n[:, None] * one
+            # state buffers: (n_seg, N, rows)
+            seg_row = seg.to(tl.int64) * (NSTATE * n_rows) + offs_n[:, None] * n_rows + row_dn[None, :] * one
             n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
 
             if SUMMARY:
@@ -407,8 +510,11 @@ def _scan_bwd_kernel(
                     dtu3 = (dt * u)[:, None, :]
                     a = tl.exp2(dt[:, None, :] * A2[None, :, :])
                     H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
-                    carry, dA_acc, dhB, gA, dB, dC = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
-                                                                    dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
+                    carry, dA_acc, dhB, gA, dhu = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
+                                                                 dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
+                    t0 = _chunk_start(seg, k, L, REV, SEG_LEN, BLOCK_T)
+                    _add_lane_sums(dBp, dhu, t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
+                    _add_lane_sums(dCp, H * dy[:, None, :], t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
                     if HAS_Z:
                         sig = tl.sigmoid(zv)
                         y = tl.sum(H * C3, axis=1) + Dv[None, :] * u
@@ -427,11 +533,9 @@ def _scan_bwd_kernel(
                         dbias_acc += tl.sum(ddt, axis=0)
                     tl.store(du_ptr + row_u + t[:, None], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
                     tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
-                    tl.atomic_add(dBp + row_dB + t[:, None] * s_dB_t, tl.sum(dB, axis=2), mask=mask_tn, sem="relaxed")
-                    tl.atomic_add(dCp + row_dB + t[:, None] * s_dB_t, tl.sum(dC, axis=2), mask=mask_tn, sem="relaxed")
 
             if SUMMARY:
-                tl.store(carry_ptr + seg_row - NSTATE, carry, mask=mask_dn)
+                tl.store(carry_ptr + seg_row - NSTATE * n_rows, carry, mask=mask_dn)
             else:
                 # per-segment partials, summed by the caller (deterministic)
                 part = ((dir64 * batch + b64) * n_seg + seg) * dim + d64

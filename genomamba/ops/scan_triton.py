@@ -114,14 +114,15 @@ class _ScanTriton(torch.autograd.Function):
         f32 = dict(device=u.device, dtype=torch.float32)
         out = _alloc(u)
         last = _alloc((R, batch, dim, nstate), **f32)
-        hs = torch.empty((R, batch, dim, n_seg, nstate), **f32)
-        sdt = torch.empty((R, batch, dim, n_seg), **f32)
+        n_rows = R * batch * dim
+        hs = torch.empty((n_seg, nstate, n_rows), **f32)  # segment start states
+        sdt = torch.empty((n_seg, n_rows), **f32)  # summed delta per segment
         grid = (batch * -(-dim // block_d) * n_seg,)
         common = _common_args(u, A, B, D, z, R, dim // groups)
         consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
         args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
                 delta_bias if delta_bias is not None else u, out, last, hs, sdt,
-                batch, dim, length, n_seg)
+                batch, dim, length, n_seg, n_rows)
         # one launch per direction: the scan direction is a compile-time constant
         if n_seg > 1:
             for r in range(R):
@@ -144,7 +145,7 @@ class _ScanTriton(torch.autograd.Function):
         R, batch, dim, length = u.shape
         nstate = A.shape[-1]
         groups = B.shape[2]
-        n_seg = hs.shape[3]
+        n_seg, _, n_rows = hs.shape
         f32 = dict(device=u.device, dtype=torch.float32)
         dout = dout.contiguous()
         du = _alloc(u)
@@ -165,11 +166,12 @@ class _ScanTriton(torch.autograd.Function):
         scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
         common = _common_args(u, A, B, D, z, R, dim // groups)
         consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+        consts["LANE_SHUFFLE"] = not _interpreting()  # warp shuffles in inline PTX: GPU only
         args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
                 delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
                 du, ddelta, dz if dz is not None else u, dB, dC, dA,
                 dD if dD is not None else dA, dbias if dbias is not None else dA,
-                batch, dim, length, n_seg)
+                batch, dim, length, n_seg, n_rows)
         tail = (n_work, 0 if dz is None else dz.stride(0), dB.stride(-2), dB.stride(-1))
         if n_seg > 1:
             for r in range(R):
@@ -199,13 +201,19 @@ def _cap(maxnreg):
     return {} if maxnreg is None else {"maxnreg": maxnreg}
 
 
+#: Segments the chain pass reads at once (a tile per thread, so its loads do not wait on the
+#: chain); 2 under the interpreter, so several tiles chain at test sizes.
+CHAIN_SEG_BLOCK = 16
+
+
 def _chain(buf, sdt, A, init, reverse):
-    R, batch, dim, n_seg, nstate = buf.shape
-    n_rows = R * batch * dim
-    block = 128
-    _segment_chain_kernel[(-(-n_rows * nstate // block),)](
-        buf, sdt, A, init if init is not None else buf, n_rows, batch, dim, n_seg, A.stride(0),
-        NSTATE=nstate, BLOCK=block, REVERSE=int(reverse), HAS_INIT=init is not None, num_warps=4,
+    n_seg, nstate, n_rows = buf.shape
+    R, dim, _ = A.shape
+    block = 32  # one warp, a row per lane, segments inside the thread
+    _segment_chain_kernel[(nstate, -(-n_rows // block))](
+        buf, sdt, A, init if init is not None else buf, n_rows, n_rows // (R * dim), dim, n_seg, A.stride(0),
+        NSTATE=nstate, BLOCK=block, SEG_BLOCK=2 if _interpreting() else CHAIN_SEG_BLOCK, REVERSE=int(reverse),
+        HAS_INIT=init is not None, num_warps=1,
     )
 
 
