@@ -217,6 +217,24 @@ def _partner_values(send, k: tl.constexpr, E2: tl.constexpr, D: tl.constexpr, la
 
 
 @triton.jit
+def _first_exchange(send, chan, E2: tl.constexpr, D: tl.constexpr, LANE_SHUFFLE: tl.constexpr):
+    # Round 0 of _add_lane_sums: the partner values, and whether channel d sits in lane d,
+    # so that the later rounds may shuffle. Triton picks the layout, so the first shuffle
+    # also reads every element's lane and one reduction checks it; where the check fails,
+    # the portable exchange. Without LANE_SHUFFLE (the CPU interpreter), always portable.
+    lane_ok = False
+    recv = send
+    if LANE_SHUFFLE:
+        recv, lane_id = _shuffle_xor(send, 1)
+        lane_ok = tl.min(tl.where((lane_id & (D - 1)) == chan, 1, 0)) == 1
+        if not lane_ok:
+            recv = _partner_values(send, 0, E2, D, False)
+    else:
+        recv = _partner_values(send, 0, E2, D, False)
+    return recv, lane_ok
+
+
+@triton.jit
 def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: tl.constexpr):
     """Add sum_d x[t, n, d] into ptr[(t0 + t) * s_t + n * s_n] (fp32 atomics) for a
     (BLOCK_T, N_P2, BLOCK_D) tile x, skipping times outside [0, L) and padded states.
@@ -234,12 +252,12 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
     E: tl.constexpr = T * NP2
     if E >= D:
         xs = tl.reshape(x, (E, D))
-        lane = tl.arange(0, D)[None, :]  # (1, D): channel within the block
+        chan = tl.arange(0, D)[None, :]  # (1, D): channel within the block
         e = tl.zeros((1, D), dtype=tl.int32)  # first (time, state) index of the kept part
         for k in tl.static_range(16):
             if (1 << k) < D:  # round k: E >> k pairs a thread holds, halved
                 xs = tl.reshape(xs, (2, E >> (k + 1), D))
-                bit = (lane >> k) & 1
+                bit = (chan >> k) & 1
                 top = tl.arange(0, 2)[:, None, None]  # inside the thread: the picks are register reads
                 lo = tl.sum(tl.where(top == 0, xs, -0.0), axis=0)
                 hi = tl.sum(tl.where(top == 1, xs, -0.0), axis=0)
@@ -247,16 +265,7 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
                 send = tl.where(bit == 1, lo, hi)
                 # the partner channel's `send` (it gave up the half this channel keeps)
                 if k == 0:
-                    lane_ok = False
-                    if LANE_SHUFFLE:
-                        # Shuffles need channel d in lane d. Triton picks the layout, so check
-                        # it (one reduction a call); where it fails, the portable exchange.
-                        recv, lane_id = _shuffle_xor(send, 1)
-                        lane_ok = tl.min(tl.where((lane_id & (D - 1)) == lane, 1, 0)) == 1
-                        if not lane_ok:
-                            recv = _partner_values(send, 0, E >> 1, D, False)
-                    else:
-                        recv = _partner_values(send, 0, E >> 1, D, False)
+                    recv, lane_ok = _first_exchange(send, chan, E >> 1, D, LANE_SHUFFLE)
                 else:
                     recv = _partner_values(send, k, E >> (k + 1), D, lane_ok)
                 xs = keep + recv
