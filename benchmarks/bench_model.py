@@ -49,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--profile", action="store_true",
+                   help="after the timed steps, profile one step: forward/backward/optimizer split, "
+                        "activation memory, and the top GPU kernels (torch.profiler)")
     return p.parse_args(argv)
 
 
@@ -107,6 +110,8 @@ def run(args):
         raise SystemExit(f"non-finite loss: {losses}")
     timed = times[args.warmup:]
     s_step = statistics.median(timed)
+    if args.profile:
+        profile_step(model, opt, inputs, labels, device, not args.no_autocast)
     return {
         "mode": args.mode, "batch": args.batch, "length": args.length, "d_model": args.d_model,
         "n_layer": args.n_layer, "checkpointing": args.checkpointing, "device": str(device),
@@ -118,6 +123,36 @@ def run(args):
         "peak_gib": peak_gib(device), "peak_kind": "allocated" if device.type == "cuda" else "process RSS",
         "loss_first": losses[0], "loss_last": losses[-1],
     }
+
+
+def profile_step(model, opt, inputs, labels, device, autocast):
+    """Print where one step's time and memory go (GPU only)."""
+    if device.type != "cuda":
+        print("--profile needs a GPU")
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    marks = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+    opt.zero_grad(set_to_none=True)
+    sync(device)
+    before = torch.cuda.memory_allocated(device)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        marks[0].record()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = model(inputs)
+            loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), labels.reshape(-1), ignore_index=-100)
+        marks[1].record()
+        sync(device)
+        activations = torch.cuda.memory_allocated(device) - before
+        loss.backward()
+        marks[2].record()
+        opt.step()
+        marks[3].record()
+        sync(device)
+    fwd, bwd, step = (marks[i].elapsed_time(marks[i + 1]) for i in range(3))
+    print(f"profiled step: forward {fwd:.1f} ms, backward {bwd:.1f} ms, optimizer {step:.1f} ms; "
+          f"memory held from forward to backward {activations / 2**30:.2f} GiB")
+    print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=70))
 
 
 def comparable(r):

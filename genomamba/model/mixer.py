@@ -17,7 +17,11 @@ state dict has the same meaning here).
 ``BiMamba`` ties in_proj and out_proj between its directions (the rest, i.e. conv,
 x_proj, dt_proj, A_log and D, is separate). With ``strategy="add"`` it runs both
 scans in one ``selective_scan_bidirectional`` call (z shared) and applies out_proj
-once to their sum; with ``"mul"`` it multiplies out_proj of each direction.
+once to their sum; with ``"mul"`` it multiplies out_proj of each direction. On the
+Triton backend the "add" mixer is one autograd function
+(``genomamba.model.bimamba_fused``) that keeps a fraction of the activations and
+recomputes the rest in the backward; the module code below is the reference it is
+tested against.
 
 Dtypes: the projections and convolution run in the ambient dtype (bf16 under
 autocast), so the scan gets u, delta, z, B, C in that dtype and A, D, delta_bias in
@@ -33,7 +37,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from genomamba.ops import selective_scan, selective_scan_bidirectional
+from genomamba.model.bimamba_fused import BiMambaFunction
+from genomamba.ops import resolve_backend, selective_scan, selective_scan_bidirectional
 
 
 def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
@@ -133,15 +138,23 @@ class BiMamba(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         fwd = self.fwd
+        A = self._stack(lambda s: s.A())
+        D = at_least_fp32(self._stack(lambda s: s.D))
+        delta_bias = at_least_fp32(self._stack(lambda s: s.dt_proj.bias))
+        fused = self.config.bidirectional_strategy == "add"
+        if fused and resolve_backend(self.config.scan_backend, hidden) == "triton":
+            conv_b = None if fwd.conv1d.bias is None else self._stack(lambda s: s.conv1d.bias)
+            return BiMambaFunction.apply(
+                hidden, self.in_proj.weight, self._stack(lambda s: s.conv1d.weight[:, 0]), conv_b,
+                self._stack(lambda s: s.x_proj.weight), self._stack(lambda s: s.dt_proj.weight), delta_bias,
+                A, D, self.out_proj.weight,
+            )
         x, z = rearrange(self.in_proj(hidden), "b l e -> b e l").chunk(2, dim=1)
         u = F.silu(torch.stack([self.fwd.conv(x), self.rev.conv(x)]))           # (2, b, d_inner, L)
         x_proj = self._stack(lambda s: s.x_proj.weight)                          # (2, r + 2N, d_inner)
         dt, B, C = _split_x_proj(torch.matmul(x_proj.unsqueeze(1), u), fwd.dt_rank, fwd.d_state)
         delta = torch.matmul(self._stack(lambda s: s.dt_proj.weight).unsqueeze(1), dt)
-        A = self._stack(lambda s: s.A())
-        D = at_least_fp32(self._stack(lambda s: s.D))
-        delta_bias = at_least_fp32(self._stack(lambda s: s.dt_proj.bias))
-        if self.config.bidirectional_strategy == "add":
+        if fused:
             y = selective_scan_bidirectional(
                 u, delta, A, B, C, D, z, delta_bias=delta_bias, delta_softplus=True,
                 combine="add", backend=self.config.scan_backend,

@@ -27,23 +27,24 @@ from genomamba.errors import GenomambaError
 from genomamba.model import io, rcps
 from genomamba.model.config import RUNTIME_FIELDS, GenoMambaConfig
 from genomamba.model.mixer import BiMamba, MambaMixer, at_least_fp32
+from genomamba.ops.rmsnorm import rms_norm
 
 POOLINGS = ("mean", "max", "center")
 
 
 class RMSNorm(nn.Module):
-    """RMSNorm computed in at least float32; returns the weight's dtype."""
+    """RMSNorm computed in at least float32; returns the weight's dtype. ``backend``
+    (the model's scan_backend) picks the Triton kernels or the PyTorch formula."""
 
-    def __init__(self, dim: int, eps: float = 1e-5):
+    def __init__(self, dim: int, eps: float = 1e-5, config: GenoMambaConfig | None = None):
         super().__init__()
         self.eps = eps
+        self.config = config
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dtype = torch.promote_types(x.dtype, torch.float32)
-        x = x.to(dtype)
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (x * self.weight.to(dtype)).to(self.weight.dtype)
+        backend = "torch" if self.config is None else self.config.scan_backend
+        return rms_norm(x, self.weight, self.eps, backend)
 
 
 class Block(nn.Module):
@@ -52,7 +53,7 @@ class Block(nn.Module):
     def __init__(self, config: GenoMambaConfig):
         super().__init__()
         self.residual_in_fp32 = config.residual_in_fp32
-        self.norm = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        self.norm = RMSNorm(config.d_model, eps=config.norm_epsilon, config=config)
         self.mixer = BiMamba(config) if config.bidirectional else MambaMixer(config)
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
@@ -69,7 +70,7 @@ class GenoMambaBackbone(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon)
+        self.norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon, config=config)
         self.register_buffer("complement", rcps.complement_index(), persistent=False)
 
     def run(self, input_ids: torch.Tensor) -> torch.Tensor:

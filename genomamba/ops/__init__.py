@@ -22,7 +22,8 @@ from genomamba.ops.reference import selective_scan_reference
 BACKENDS = ("auto", "triton", "torch")
 
 
-def _resolve_backend(backend: str, x: torch.Tensor) -> str:
+def resolve_backend(backend: str, x: torch.Tensor) -> str:
+    """The backend that runs for ``backend`` on x's device ("auto": triton on CUDA, else torch)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
@@ -37,7 +38,7 @@ def selective_scan(
     """Selective scan; returns ``out`` (batch, dim, L), or ``(out, last_state)`` with
     ``return_last_state`` (last_state: (batch, dim, N) fp32, the state after the final
     step of the scan: t = L-1 forward, t = 0 reverse)."""
-    backend = _resolve_backend(backend, u)
+    backend = resolve_backend(backend, u)
     if backend == "triton":
         from genomamba.ops.scan_triton import selective_scan_triton
 
@@ -65,7 +66,7 @@ def selective_scan_bidirectional(
     combine="add" returns out_fwd + out_rev (batch, dim, L); combine=None returns
     both stacked (2, batch, dim, L).
     """
-    backend = _resolve_backend(backend, u)
+    backend = resolve_backend(backend, u)
     if combine not in ("add", None):
         raise ValueError(f"combine must be 'add' or None, got {combine!r}")
     if backend == "triton":
@@ -81,4 +82,4 @@ def selective_scan_bidirectional(
     )
 
 
-__all__ = ["selective_scan", "selective_scan_bidirectional", "selective_scan_reference", "BACKENDS"]
+__all__ = ["selective_scan", "selective_scan_bidirectional", "selective_scan_reference", "resolve_backend", "BACKENDS"]

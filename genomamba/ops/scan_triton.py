@@ -92,6 +92,104 @@ def _fit_block(block_d, dim, dim_per_group):
     return block_d
 
 
+def scan_inputs(u, delta, A, B, C, D, z, delta_bias):
+    """The inputs laid out as the kernels read them (copies only where needed)."""
+    u, delta, A = (t.contiguous() for t in (u, delta, A))
+    B, C = _time_or_state_contiguous(B), _time_or_state_contiguous(C)
+    z, D, delta_bias = (None if t is None else t.contiguous() for t in (z, D, delta_bias))
+    return u, delta, A, B, C, D, z, delta_bias
+
+
+def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save):
+    """Direction-stacked scan, no autograd, on ``scan_inputs`` (see ``_ScanTriton``).
+
+    Returns (out (R, b, d, L), last state (R, b, d, N) fp32, state): ``state`` is what
+    ``scan_backward`` needs besides the inputs, (hs, sdt, config), or None unless ``save``."""
+    R, batch, dim, length = u.shape
+    nstate = A.shape[-1]
+    groups = B.shape[2]
+    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device)
+    warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
+    n_seg = -(-length // seg_len)
+    f32 = dict(device=u.device, dtype=torch.float32)
+    out = _alloc(u)
+    last = _alloc((R, batch, dim, nstate), **f32)
+    n_rows = R * batch * dim
+    hs = torch.empty((n_seg, nstate, n_rows), **f32)  # segment start states
+    sdt = torch.empty((n_seg, n_rows), **f32)  # summed delta per segment
+    grid = (batch * -(-dim // block_d) * n_seg,)
+    common = _common_args(u, A, B, D, z, R, dim // groups)
+    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+    args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
+            delta_bias if delta_bias is not None else u, out, last, hs, sdt,
+            batch, dim, length, n_seg, n_rows)
+    # one launch per direction: the scan direction is a compile-time constant
+    if n_seg > 1:
+        for r in range(R):
+            _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True, SAVE=True,
+                                   num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
+        _chain(hs, sdt, A, None, reverse=False)
+    for r in range(R):
+        _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False, SAVE=save,
+                               num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
+    if not save:
+        return out, last, None
+    config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
+              cfg["bwd_programs"], cfg["bwd_maxnreg"])
+    return out, last, (hs, sdt, config)
+
+
+def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dlast):
+    """Gradients of ``scan_forward`` for dout (R, b, d, L) and dlast (or None):
+    (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), each None where its input is None;
+    a z shared by the directions gets the sum of both directions' dz."""
+    softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs, maxnreg = config
+    R, batch, dim, length = u.shape
+    nstate = A.shape[-1]
+    groups = B.shape[2]
+    n_seg, _, n_rows = hs.shape
+    f32 = dict(device=u.device, dtype=torch.float32)
+    dout = dout.contiguous()
+    du = _alloc(u)
+    ddelta = _alloc(delta)
+    dz = _alloc(z) if z is not None and z.shape[0] == R else None
+    if z is not None and dz is None:  # z shared by directions: one buffer per direction, summed
+        dz = _alloc((R, *z.shape[1:]), device=z.device, dtype=z.dtype)
+    # laid out like B: (N, L) or (L, N) rows
+    dB = torch.zeros((*B.shape[:3], length, nstate), **f32).transpose(-1, -2) if B.stride(-2) == 1 \
+        else torch.zeros(B.shape, **f32)
+    dC = torch.zeros_like(dB)
+    dA = _alloc((R, batch, n_seg, dim, nstate), **f32)
+    dD = _alloc((R, batch, n_seg, dim), **f32) if D is not None else None
+    dbias = _alloc((R, batch, n_seg, dim), **f32) if delta_bias is not None else None
+    carry = torch.empty_like(hs)
+    n_work = batch * -(-dim // block_d) * n_seg  # per direction
+    programs = min(n_work, bwd_programs)
+    scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
+    common = _common_args(u, A, B, D, z, R, dim // groups)
+    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+    consts["LANE_SHUFFLE"] = not _interpreting()  # warp shuffles in inline PTX: GPU only
+    args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
+            delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
+            du, ddelta, dz if dz is not None else u, dB, dC, dA,
+            dD if dD is not None else dA, dbias if dbias is not None else dA,
+            batch, dim, length, n_seg, n_rows)
+    tail = (n_work, 0 if dz is None else dz.stride(0), dB.stride(-2), dB.stride(-1))
+    if n_seg > 1:
+        for r in range(R):
+            _scan_bwd_kernel[(n_work,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=True,
+                                        num_warps=warps, **_cap(maxnreg))
+    _chain(carry, sdt, A, None if dlast is None else dlast.contiguous(), reverse=True)
+    for r in range(R):
+        _scan_bwd_kernel[(programs,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=False,
+                                      num_warps=warps, **_cap(maxnreg))
+    if z is not None and z.shape[0] != R:
+        dz = dz.sum(0, keepdim=True)
+    return (du, ddelta, dA.sum((1, 2)).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
+            None if D is None else dD.sum((1, 2)).to(D.dtype), dz,
+            None if delta_bias is None else dbias.sum((1, 2)).to(delta_bias.dtype))
+
+
 class _ScanTriton(torch.autograd.Function):
     """Direction-stacked scan. u, delta: (R, b, d, L); A: (R, d, N); B, C: (R, b, g, N, L);
     D, bias: (R, d) or None; z: (R, b, d, L) or (1, b, d, L) shared, or None.
@@ -99,93 +197,16 @@ class _ScanTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, rev_base):
-        R, batch, dim, length = u.shape
-        nstate = A.shape[-1]
-        groups = B.shape[2]
-        u, delta, A = (t.contiguous() for t in (u, delta, A))
-        B, C = _time_or_state_contiguous(B), _time_or_state_contiguous(C)
-        z = None if z is None else z.contiguous()
-        D = None if D is None else D.contiguous()
-        delta_bias = None if delta_bias is None else delta_bias.contiguous()
-        cfg = _launch_config(batch, dim, length, dim // groups, R, u.device)
-        warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
-        n_seg = -(-length // seg_len)
-        save = any(ctx.needs_input_grad)
-        f32 = dict(device=u.device, dtype=torch.float32)
-        out = _alloc(u)
-        last = _alloc((R, batch, dim, nstate), **f32)
-        n_rows = R * batch * dim
-        hs = torch.empty((n_seg, nstate, n_rows), **f32)  # segment start states
-        sdt = torch.empty((n_seg, n_rows), **f32)  # summed delta per segment
-        grid = (batch * -(-dim // block_d) * n_seg,)
-        common = _common_args(u, A, B, D, z, R, dim // groups)
-        consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
-        args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
-                delta_bias if delta_bias is not None else u, out, last, hs, sdt,
-                batch, dim, length, n_seg, n_rows)
-        # one launch per direction: the scan direction is a compile-time constant
-        if n_seg > 1:
-            for r in range(R):
-                _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True, SAVE=True,
-                                       num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
-            _chain(hs, sdt, A, None, reverse=False)
-        for r in range(R):
-            _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False, SAVE=save,
-                                   num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
-        if save:
-            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt)
-            ctx.config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
-                          cfg["bwd_programs"], cfg["bwd_maxnreg"])
+        inputs = scan_inputs(u, delta, A, B, C, D, z, delta_bias)
+        out, last, state = scan_forward(*inputs, softplus, rev_base, save=any(ctx.needs_input_grad))
+        if state is not None:
+            hs, sdt, ctx.config = state
+            ctx.save_for_backward(*inputs, hs, sdt)
         return out, last
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        u, delta, A, B, C, D, z, delta_bias, hs, sdt = ctx.saved_tensors
-        softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs, maxnreg = ctx.config
-        R, batch, dim, length = u.shape
-        nstate = A.shape[-1]
-        groups = B.shape[2]
-        n_seg, _, n_rows = hs.shape
-        f32 = dict(device=u.device, dtype=torch.float32)
-        dout = dout.contiguous()
-        du = _alloc(u)
-        ddelta = _alloc(delta)
-        dz = _alloc(z) if z is not None and z.shape[0] == R else None
-        if z is not None and dz is None:  # z shared by directions: one buffer per direction, summed
-            dz = _alloc((R, *z.shape[1:]), device=z.device, dtype=z.dtype)
-        # laid out like B: (N, L) or (L, N) rows
-        dB = torch.zeros((*B.shape[:3], length, nstate), **f32).transpose(-1, -2) if B.stride(-2) == 1 \
-            else torch.zeros(B.shape, **f32)
-        dC = torch.zeros_like(dB)
-        dA = _alloc((R, batch, n_seg, dim, nstate), **f32)
-        dD = _alloc((R, batch, n_seg, dim), **f32) if D is not None else None
-        dbias = _alloc((R, batch, n_seg, dim), **f32) if delta_bias is not None else None
-        carry = torch.empty_like(hs)
-        n_work = batch * -(-dim // block_d) * n_seg  # per direction
-        programs = min(n_work, bwd_programs)
-        scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
-        common = _common_args(u, A, B, D, z, R, dim // groups)
-        consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
-        consts["LANE_SHUFFLE"] = not _interpreting()  # warp shuffles in inline PTX: GPU only
-        args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
-                delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
-                du, ddelta, dz if dz is not None else u, dB, dC, dA,
-                dD if dD is not None else dA, dbias if dbias is not None else dA,
-                batch, dim, length, n_seg, n_rows)
-        tail = (n_work, 0 if dz is None else dz.stride(0), dB.stride(-2), dB.stride(-1))
-        if n_seg > 1:
-            for r in range(R):
-                _scan_bwd_kernel[(n_work,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=True,
-                                            num_warps=warps, **_cap(maxnreg))
-        _chain(carry, sdt, A, None if dlast is None else dlast.contiguous(), reverse=True)
-        for r in range(R):
-            _scan_bwd_kernel[(programs,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=False,
-                                          num_warps=warps, **_cap(maxnreg))
-        if z is not None and z.shape[0] != R:
-            dz = dz.sum(0, keepdim=True)
-        return (du, ddelta, dA.sum((1, 2)).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
-                None if D is None else dD.sum((1, 2)).to(D.dtype), dz,
-                None if delta_bias is None else dbias.sum((1, 2)).to(delta_bias.dtype), None, None)
+        return (*scan_backward(*ctx.saved_tensors, ctx.config, dout, dlast), None, None)
 
 
 def _time_or_state_contiguous(x):

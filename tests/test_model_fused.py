@@ -1,0 +1,96 @@
+"""The fused BiMamba function (Triton backend) against the module path (torch backend).
+
+Without a GPU the Triton kernels run under TRITON_INTERPRET=1 (conftest.py), which costs
+about a second per program launched: sizes are kept small (d_inner 8, two sequences)."""
+
+import pytest
+import torch
+
+from genomamba.model import BiMamba
+
+from model_helpers import one_thread, perturb, tiny_config  # noqa: E402,F401
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run(mixer, hidden, backend, dout, autocast=False):
+    mixer.config.scan_backend = backend
+    mixer.zero_grad(set_to_none=True)
+    hidden = hidden.detach().clone().requires_grad_()
+    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
+        out = mixer(hidden)
+    out.backward(dout)
+    return out.detach().float(), hidden.grad, {n: p.grad for n, p in mixer.named_parameters()}
+
+
+def rel(a, b):
+    """Relative error; 0 when both are exactly zero (e.g. dA at L = 1)."""
+    diff, ref = (a.double() - b.double()).norm().item(), b.double().norm().item()
+    return diff / ref if ref else diff
+
+
+def make(length, conv_bias=True, seed=0):
+    torch.manual_seed(seed)
+    mixer = BiMamba(tiny_config(d_model=4, d_state=4, conv_bias=conv_bias))
+    perturb(mixer, seed=seed + 1, scale=0.2)
+    mixer.to(DEVICE)
+    g = torch.Generator().manual_seed(seed + 2)
+    hidden = torch.randn(2, length, 4, generator=g).to(DEVICE)
+    dout = torch.randn(2, length, 4, generator=g).to(DEVICE)
+    return mixer, hidden, dout
+
+
+@pytest.mark.parametrize("length,conv_bias", [(1, True), (7, False), (21, True)])
+def test_fused_matches_module_path_fp32(length, conv_bias):
+    mixer, hidden, dout = make(length, conv_bias, seed=length)
+    out, dh, grads = run(mixer, hidden, "triton", dout)
+    ref_out, ref_dh, ref_grads = run(mixer, hidden, "torch", dout)
+    assert rel(out, ref_out) <= 1e-5
+    assert rel(dh, ref_dh) <= 1e-5
+    assert set(grads) == set(ref_grads)
+    for name, g in ref_grads.items():
+        assert grads[name] is not None and grads[name].dtype == g.dtype, name
+        assert rel(grads[name], g) <= 1e-5, name
+
+
+def test_fused_under_bf16_autocast_is_as_close_to_fp32_as_the_module_path():
+    mixer, hidden, dout = make(12, seed=3)
+    ref = run(mixer, hidden, "torch", dout)
+    module = run(mixer, hidden, "torch", dout, autocast=True)
+    fused = run(mixer, hidden, "triton", dout, autocast=True)
+    assert fused[0].dtype == torch.float32 and fused[1].dtype == hidden.dtype
+    for name, got, base, want in [("out", fused[0], module[0], ref[0]), ("dhidden", fused[1], module[1], ref[1])] + [
+            (n, fused[2][n], module[2][n], g) for n, g in ref[2].items()]:
+        assert got.dtype == want.dtype, name
+        # bf16 rounding of activations: within 2e-2, or no worse than PyTorch autocast
+        assert rel(got, want) <= max(2e-2, 2 * rel(base, want)), name
+
+
+def saved_shapes(mixer, hidden, backend):
+    shapes = []
+
+    def pack(t):
+        shapes.append((tuple(t.shape), t.numel() * t.element_size()))
+        return t
+
+    mixer.config.scan_backend = backend
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        mixer(hidden.detach().requires_grad_())
+    return shapes
+
+
+def test_fused_keeps_a_fraction_of_the_activations():
+    """What the backward keeps: the module path holds x, z, both convolutions, u and delta
+    (each (2, n, d_inner, L) or half of it); the fused function only h, x_dbl, y and the
+    scan's segment states. Compared per added step (the weights are kept either way)."""
+    growth = {}
+    for backend in ("triton", "torch"):
+        sizes = []
+        for length in (16, 32):
+            mixer, hidden, _ = make(length, seed=4)
+            shapes = saved_shapes(mixer, hidden, backend)
+            sizes.append(sum(b for _, b in shapes))
+            stacked = (2, hidden.shape[0], mixer.config.d_inner, length)
+            assert (stacked in [shape for shape, _ in shapes]) == (backend == "torch")  # u, delta
+        growth[backend] = sizes[1] - sizes[0]
+    assert growth["triton"] <= 0.35 * growth["torch"], growth
