@@ -433,7 +433,7 @@ def _scan_bwd_kernel(
     s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
     s_D_dir,
-    direction, one, n_work, s_dz_dir, s_dB_n, s_dB_t,
+    direction, one, n_work, s_dz_dir, s_dout_dir, s_dB_n, s_dB_t,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
@@ -470,6 +470,8 @@ def _scan_bwd_kernel(
             row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
             row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
             # B/C and dB/dC: scalar bases and int32 offsets
+            # dout may be shared by the directions (s_dout_dir 0): a scalar base, u's row offsets
+            dout_base = dout_ptr + dir64 * (s_dout_dir - s_u_dir)
             bc_base = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
             Bp = B_ptr + bc_base
             Cp = C_ptr + bc_base
@@ -505,7 +507,7 @@ def _scan_bwd_kernel(
                 t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
                                                                  bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
                 C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-                dout = tl.load(dout_ptr + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                 if HAS_Z:
                     zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
                     dy = _gate(dout, zv)

@@ -76,12 +76,14 @@ class GenoMambaBackbone(nn.Module):
     def run(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The single-strand network: (n, L) token ids -> (n, L, d_model)."""
         hidden, residual = self.embedding(input_ids), None
-        use_checkpoint = self.config.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            # one tensor crosses each checkpoint: the residual stream after the block's sum
+            stream = hidden
+            for layer in self.layers:
+                stream = checkpoint(_stream_step, layer, stream, use_reentrant=False)
+            return self.norm_f(stream)
         for layer in self.layers:
-            if use_checkpoint:
-                hidden, residual = checkpoint(layer, hidden, residual, use_reentrant=False)
-            else:
-                hidden, residual = layer(hidden, residual)
+            hidden, residual = layer(hidden, residual)
         return self.norm_f(hidden + residual)
 
     def strands(self, input_ids: torch.Tensor, both: bool):
@@ -99,6 +101,13 @@ class GenoMambaBackbone(nn.Module):
         return self.run(input_ids)
 
     forward = embed
+
+
+def _stream_step(layer: Block, stream: torch.Tensor) -> torch.Tensor:
+    """stream + mixer(norm(stream)): a block with its output summed into the residual
+    (the same operations as the unsplit loop, which adds them in the next block)."""
+    hidden, residual = layer(stream, None)
+    return hidden + residual
 
 
 def as_token_ids(input_ids) -> torch.Tensor:

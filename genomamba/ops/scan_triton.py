@@ -140,7 +140,8 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save):
 
 
 def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dlast):
-    """Gradients of ``scan_forward`` for dout (R, b, d, L) and dlast (or None):
+    """Gradients of ``scan_forward`` for dout (R, b, d, L; a stride-0 expand of one
+    (b, d, L) gradient is read in place) and dlast (or None):
     (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), each None where its input is None;
     a z shared by the directions gets the sum of both directions' dz."""
     softplus, rev_base, warps, block_d, block_t, seg_len, bwd_programs, maxnreg = config
@@ -149,7 +150,8 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
     groups = B.shape[2]
     n_seg, _, n_rows = hs.shape
     f32 = dict(device=u.device, dtype=torch.float32)
-    dout = dout.contiguous()
+    if dout.stride()[1:] != u.stride()[1:]:  # read with u's strides (and its own direction stride)
+        dout = dout.contiguous()
     du = _alloc(u)
     ddelta = _alloc(delta)
     dz = _alloc(z) if z is not None and z.shape[0] == R else None
@@ -174,7 +176,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
             du, ddelta, dz if dz is not None else u, dB, dC, dA,
             dD if dD is not None else dA, dbias if dbias is not None else dA,
             batch, dim, length, n_seg, n_rows)
-    tail = (n_work, 0 if dz is None else dz.stride(0), dB.stride(-2), dB.stride(-1))
+    tail = (n_work, 0 if dz is None else dz.stride(0), dout.stride(0), dB.stride(-2), dB.stride(-1))
     if n_seg > 1:
         for r in range(R):
             _scan_bwd_kernel[(n_work,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=True,
