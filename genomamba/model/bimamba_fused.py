@@ -46,11 +46,13 @@ class BiMambaFunction(torch.autograd.Function):
         h = hidden.to(cd)
         d_inner = out_w.shape[1]
         x, z, u, x_dbl, delta, inputs = _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner)
-        out, _, state = scan_forward(*inputs, True, 0, save=True)
+        save = any(ctx.needs_input_grad)  # nothing is kept for inference
+        out, _, state = scan_forward(*inputs, True, 0, save=save)
         y = out[0] + out[1]
-        hs, sdt, ctx.scan_config = state
-        ctx.hidden_dtype = hidden.dtype
-        ctx.save_for_backward(h, x_dbl, y, hs, sdt, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
+        if save:
+            hs, sdt, ctx.scan_config = state
+            ctx.hidden_dtype = hidden.dtype
+            ctx.save_for_backward(h, x_dbl, y, hs, sdt, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
         return torch.matmul(y.transpose(1, 2), out_w.to(cd).t())
 
     @staticmethod
