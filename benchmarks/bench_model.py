@@ -89,9 +89,7 @@ def run(args):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=not args.no_autocast):
-            logits = model(inputs)
-            loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), labels.reshape(-1), ignore_index=-100)
+        loss = mlm_loss(model, inputs, labels, not args.no_autocast)
         loss.backward()
         opt.step()
         return loss
@@ -125,6 +123,13 @@ def run(args):
     }
 
 
+def mlm_loss(model, inputs, labels, autocast):
+    """The step's forward: masked-LM cross-entropy, under bf16 autocast unless disabled."""
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(inputs)
+        return F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), labels.reshape(-1), ignore_index=-100)
+
+
 def profile_step(model, opt, inputs, labels, device, autocast):
     """Print where one step's time and memory go (GPU only)."""
     if device.type != "cuda":
@@ -138,9 +143,7 @@ def profile_step(model, opt, inputs, labels, device, autocast):
     before = torch.cuda.memory_allocated(device)
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         marks[0].record()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            logits = model(inputs)
-            loss = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), labels.reshape(-1), ignore_index=-100)
+        loss = mlm_loss(model, inputs, labels, autocast)
         marks[1].record()
         sync(device)
         activations = torch.cuda.memory_allocated(device) - before

@@ -10,9 +10,9 @@ flip, so a weight means the same thing in both directions):
     u[r] = silu(pre[r])                                   u: (2, n, E, L)
 
 Positions outside [0, L) read as 0. ``far`` = n * E * L is the offset of direction 1
-in (2, n, E, L) buffers. A program owns a (BLOCK_E channels, BLOCK_L steps)
-tile of one row block; the 2K - 1 shifted tiles of x are separate loads (they hit the
-cache), shared by both directions. Arithmetic is fp32.
+in (2, n, E, L) buffers. A program owns BLOCK_E channels of one row; a direction's taps
+of a time tile are one (BLOCK_E, KP2, BLOCK_L) load of x (the shifted reads hit the
+cache), so pre is a sum over the tap axis in registers. Arithmetic is fp32.
 
 The backward is two passes. ``_conv_silu_bwd_pre_kernel`` recomputes pre, writes
 dpre = du * silu'(pre) for both directions and each program's weight and bias gradient
@@ -25,11 +25,11 @@ import triton.language as tl
 
 
 @triton.jit
-def _tile(pid_row, pid_t, n_e, E, L, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr):
-    i = pid_row // n_e
+def _channels(pid_row, E, BLOCK_E: tl.constexpr):
+    """Row i (int64) and the channel offsets of program pid_row."""
+    n_e = tl.cdiv(E, BLOCK_E)
     offs_e = (pid_row % n_e) * BLOCK_E + tl.arange(0, BLOCK_E)
-    offs_t = pid_t * BLOCK_L + tl.arange(0, BLOCK_L)
-    return i.to(tl.int64), offs_e, offs_t, offs_e < E
+    return (pid_row // n_e).to(tl.int64), offs_e, offs_e < E
 
 
 @triton.jit
@@ -38,51 +38,6 @@ def _shifted(ptr, row, offs_t, s, L, mask_e):
     t = offs_t + s
     mask = mask_e[:, None] & ((t >= 0) & (t < L))[None, :]
     return tl.load(ptr + row[:, None] + t[None, :], mask=mask, other=0.0).to(tl.float32)
-
-
-@triton.jit
-def _pre_activations(x_ptr, x_row, w_ptr, b_ptr, offs_e, offs_t, mask_e, E, L,
-                     K: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr):
-    """The tile's pre-activations of both directions (fp32)."""
-    pre0 = tl.zeros((BLOCK_E, BLOCK_L), dtype=tl.float32)
-    pre1 = tl.zeros((BLOCK_E, BLOCK_L), dtype=tl.float32)
-    if HAS_BIAS:
-        pre0 += tl.load(b_ptr + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
-        pre1 += tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
-    for j in tl.static_range(2 * K - 1):
-        s = j - (K - 1)  # shift in [-(K-1), K-1]
-        xs = _shifted(x_ptr, x_row, offs_t, s, L, mask_e)
-        if s <= 0:  # causal tap k = s + K - 1
-            pre0 += tl.load(w_ptr + offs_e * K + (s + K - 1), mask=mask_e, other=0.0).to(tl.float32)[:, None] * xs
-        if s >= 0:  # anti-causal tap k = K - 1 - s
-            pre1 += tl.load(w_ptr + (E + offs_e) * K + (K - 1 - s), mask=mask_e,
-                            other=0.0).to(tl.float32)[:, None] * xs
-    return pre0, pre1
-
-
-@triton.jit
-def _silu_grad(pre):
-    sig = tl.sigmoid(pre)
-    return sig * (1.0 + pre * (1.0 - sig))
-
-
-@triton.jit
-def _conv_silu_fwd_kernel(
-    x_ptr, w_ptr, b_ptr, u_ptr,
-    far, E, L, s_x_n, s_x_e,
-    K: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
-):
-    n_e = tl.cdiv(E, BLOCK_E)
-    i, offs_e, offs_t, mask_e = _tile(tl.program_id(0), tl.program_id(1), n_e, E, L, BLOCK_E, BLOCK_L)
-    x_row = i * s_x_n + offs_e.to(tl.int64) * s_x_e
-    pre0, pre1 = _pre_activations(x_ptr, x_row, w_ptr, b_ptr, offs_e, offs_t, mask_e, E, L, K, HAS_BIAS,
-                                  BLOCK_E, BLOCK_L)
-    u_row = (i * E + offs_e) * L  # direction 0; direction 1 is n * E * L further
-    mask = mask_e[:, None] & (offs_t < L)[None, :]
-    ptrs = u_ptr + u_row[:, None] + offs_t[None, :]
-    dty = u_ptr.dtype.element_ty
-    tl.store(ptrs, (pre0 * tl.sigmoid(pre0)).to(dty), mask=mask)
-    tl.store(ptrs + far, (pre1 * tl.sigmoid(pre1)).to(dty), mask=mask)
 
 
 @triton.jit
@@ -95,6 +50,47 @@ def _taps(x_ptr, x_row, offs_t, offs_k, sign, L, mask_e, K: tl.constexpr):
 
 
 @triton.jit
+def _tap_weights(w_ptr, b_ptr, offs_e, offs_k, mask_e, E, K: tl.constexpr, HAS_BIAS: tl.constexpr,
+                 BLOCK_E: tl.constexpr):
+    """Both directions' weights as (BLOCK_E, KP2, 1) and biases as (BLOCK_E, 1), fp32."""
+    mask_ek = mask_e[:, None] & (offs_k < K)[None, :]
+    w0 = tl.load(w_ptr + offs_e[:, None] * K + offs_k[None, :], mask=mask_ek, other=0.0).to(tl.float32)
+    w1 = tl.load(w_ptr + (E + offs_e)[:, None] * K + offs_k[None, :], mask=mask_ek, other=0.0).to(tl.float32)
+    b0 = tl.zeros((BLOCK_E, 1), dtype=tl.float32)
+    b1 = tl.zeros((BLOCK_E, 1), dtype=tl.float32)
+    if HAS_BIAS:
+        b0 += tl.load(b_ptr + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
+        b1 += tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
+    return w0[:, :, None], w1[:, :, None], b0, b1
+
+
+@triton.jit
+def _silu_grad(pre):
+    sig = tl.sigmoid(pre)
+    return sig * (1.0 + pre * (1.0 - sig))
+
+
+@triton.jit
+def _conv_silu_fwd_kernel(
+    x_ptr, w_ptr, b_ptr, u_ptr,
+    far, E, L, s_x_n, s_x_e,
+    K: tl.constexpr, KP2: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
+):
+    i, offs_e, mask_e = _channels(tl.program_id(0), E, BLOCK_E)
+    offs_t = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
+    offs_k = tl.arange(0, KP2)
+    x_row = i * s_x_n + offs_e.to(tl.int64) * s_x_e
+    w0, w1, b0, b1 = _tap_weights(w_ptr, b_ptr, offs_e, offs_k, mask_e, E, K, HAS_BIAS, BLOCK_E)
+    pre0 = tl.sum(w0 * _taps(x_ptr, x_row, offs_t, offs_k, 1, L, mask_e, K), axis=1) + b0
+    pre1 = tl.sum(w1 * _taps(x_ptr, x_row, offs_t, offs_k, -1, L, mask_e, K), axis=1) + b1
+    mask = mask_e[:, None] & (offs_t < L)[None, :]
+    ptrs = u_ptr + ((i * E + offs_e) * L)[:, None] + offs_t[None, :]
+    dty = u_ptr.dtype.element_ty
+    tl.store(ptrs, (pre0 * tl.sigmoid(pre0)).to(dty), mask=mask)
+    tl.store(ptrs + far, (pre1 * tl.sigmoid(pre1)).to(dty), mask=mask)
+
+
+@triton.jit
 def _conv_silu_bwd_pre_kernel(
     x_ptr, w_ptr, b_ptr, du_ptr, dpre_ptr, dw_part_ptr,
     far, E, L, s_x_n, s_x_e,
@@ -103,25 +99,13 @@ def _conv_silu_bwd_pre_kernel(
 ):
     """dpre (2, n, E, L) (the caller passes fp32), and per program the partial sums
     dw_part[program, r, e, k] (k < K: weight taps, k = K: bias). A program walks ITERS
-    time tiles; the taps are (BLOCK_E, KP2, BLOCK_L) tiles, so the pre-activations sum
-    over taps and the weight gradients accumulate in registers, reduced over time once."""
-    n_e = tl.cdiv(E, BLOCK_E)
-    pid_row = tl.program_id(0)
-    i = (pid_row // n_e).to(tl.int64)
-    offs_e = (pid_row % n_e) * BLOCK_E + tl.arange(0, BLOCK_E)
-    mask_e = offs_e < E
+    time tiles; the weight gradients accumulate on the tap tiles in registers and are
+    reduced over time once."""
+    i, offs_e, mask_e = _channels(tl.program_id(0), E, BLOCK_E)
     offs_k = tl.arange(0, KP2)
-    mask_ek = mask_e[:, None] & (offs_k < K)[None, :]
     x_row = i * s_x_n + offs_e.to(tl.int64) * s_x_e
     row = (i * E + offs_e) * L
-    w0 = tl.load(w_ptr + offs_e[:, None] * K + offs_k[None, :], mask=mask_ek, other=0.0).to(tl.float32)[:, :, None]
-    w1 = tl.load(w_ptr + (E + offs_e)[:, None] * K + offs_k[None, :], mask=mask_ek,
-                 other=0.0).to(tl.float32)[:, :, None]
-    b0 = tl.zeros((BLOCK_E, 1), dtype=tl.float32)
-    b1 = tl.zeros((BLOCK_E, 1), dtype=tl.float32)
-    if HAS_BIAS:
-        b0 += tl.load(b_ptr + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
-        b1 += tl.load(b_ptr + E + offs_e, mask=mask_e, other=0.0).to(tl.float32)[:, None]
+    w0, w1, b0, b1 = _tap_weights(w_ptr, b_ptr, offs_e, offs_k, mask_e, E, K, HAS_BIAS, BLOCK_E)
     acc0 = tl.zeros((BLOCK_E, KP2, BLOCK_L), dtype=tl.float32)
     acc1 = tl.zeros((BLOCK_E, KP2, BLOCK_L), dtype=tl.float32)
     db0 = tl.zeros((BLOCK_E, BLOCK_L), dtype=tl.float32)
@@ -146,6 +130,7 @@ def _conv_silu_bwd_pre_kernel(
 
     program = i * tl.num_programs(1) + tl.program_id(1)
     part = dw_part_ptr + program * (2 * E * (K + 1)) + offs_e * (K + 1)
+    mask_ek = mask_e[:, None] & (offs_k < K)[None, :]
     tl.store(part[:, None] + offs_k[None, :], tl.sum(acc0, axis=2), mask=mask_ek)
     tl.store(part[:, None] + E * (K + 1) + offs_k[None, :], tl.sum(acc1, axis=2), mask=mask_ek)
     tl.store(part + K, tl.sum(db0, axis=1), mask=mask_e)
@@ -159,8 +144,8 @@ def _conv_bwd_x_kernel(
     K: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
     """dx[t] = sum_k w[0, k] dpre[0, t + (K-1) - k] + w[1, k] dpre[1, t - (K-1) + k]."""
-    n_e = tl.cdiv(E, BLOCK_E)
-    i, offs_e, offs_t, mask_e = _tile(tl.program_id(0), tl.program_id(1), n_e, E, L, BLOCK_E, BLOCK_L)
+    i, offs_e, mask_e = _channels(tl.program_id(0), E, BLOCK_E)
+    offs_t = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     row = (i * E + offs_e) * L
     dx = tl.zeros((BLOCK_E, BLOCK_L), dtype=tl.float32)
     for k in tl.static_range(K):

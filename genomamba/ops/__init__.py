@@ -15,11 +15,18 @@ reverse scan with another in one call (BiMamba), on direction-stacked inputs.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from genomamba.ops.reference import selective_scan_reference
 
 BACKENDS = ("auto", "triton", "torch")
+
+
+def interpreting() -> bool:
+    """Triton kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1: tests without a GPU)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
 def resolve_backend(backend: str, x: torch.Tensor) -> str:

@@ -10,20 +10,21 @@ Direction 0 is causal, direction 1 anti-causal with its kernel reversed, as
 
 from __future__ import annotations
 
-import os
-
 import torch
+from triton import cdiv, next_power_of_2
 
 from genomamba.kernels.conv1d import _conv_bwd_x_kernel, _conv_silu_bwd_pre_kernel, _conv_silu_fwd_kernel
+from genomamba.ops import interpreting
 
 
 def _blocks():
-    """(BLOCK_E, BLOCK_L, warps) of the elementwise-like kernels, and (BLOCK_E, BLOCK_L,
-    ITERS) of the backward's first pass, whose (BLOCK_E, K, BLOCK_L) tap tiles take more
-    registers. Tiny under the interpreter, so several tiles and programs meet at test sizes."""
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
-        return (2, 8, 1), (2, 4, 2)
-    return (4, 512, 4), (2, 256, 16)
+    """Tiles (BLOCK_E, BLOCK_L) of the forward, of the backward's first pass (with its time
+    tiles per program, ITERS) and of dx's gather, and the warps: measured on the H100
+    (`benchmarks/RESULTS.md`). Tiny under the interpreter, so several tiles and programs
+    meet at test sizes."""
+    if interpreting():
+        return dict(fwd=(2, 4), bwd_pre=(2, 4, 2), gather=(2, 8), warps=1)
+    return dict(fwd=(1, 1024), bwd_pre=(2, 256, 16), gather=(4, 512), warps=4)
 
 
 def _check(x, weight):
@@ -39,13 +40,13 @@ def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     _check(x, weight)
     n, E, L = x.shape
     K = weight.shape[-1]
-    (block_e, block_l, warps), _ = _blocks()
+    blocks = _blocks()
+    (block_e, block_l), warps = blocks["fwd"], blocks["warps"]
     u = torch.empty((2, n, E, L), device=x.device, dtype=x.dtype)
     weight = weight.contiguous()
-    grid = (n * triton_cdiv(E, block_e), triton_cdiv(L, block_l))
-    _conv_silu_fwd_kernel[grid](
+    _conv_silu_fwd_kernel[(n * cdiv(E, block_e), cdiv(L, block_l))](
         x, weight, bias.contiguous() if bias is not None else weight, u, n * E * L, E, L, x.stride(0), x.stride(1),
-        K=K, HAS_BIAS=bias is not None, BLOCK_E=block_e, BLOCK_L=block_l, num_warps=warps,
+        K=K, KP2=next_power_of_2(K), HAS_BIAS=bias is not None, BLOCK_E=block_e, BLOCK_L=block_l, num_warps=warps,
     )
     return u
 
@@ -58,19 +59,20 @@ def conv_silu_backward(x, weight, bias, du, dx):
     K = weight.shape[-1]
     if not _unit_stride(dx) or dx.shape != x.shape:
         raise ValueError("dx must be shaped like x with unit stride along L")
-    (block_e, block_l, warps), (pre_block_e, pre_block_l, iters) = _blocks()
+    blocks = _blocks()
+    (pre_block_e, pre_block_l, iters), (block_e, block_l), warps = blocks["bwd_pre"], blocks["gather"], blocks["warps"]
     weight = weight.contiguous()
     du = du.contiguous()
     dpre = torch.empty(du.shape, device=du.device, dtype=torch.float32)  # fp32: rounded once, in dx
-    n_span = triton_cdiv(L, pre_block_l * iters)
+    n_span = cdiv(L, pre_block_l * iters)
     parts = torch.empty((n, n_span, 2, E, K + 1), device=x.device, dtype=torch.float32)
-    _conv_silu_bwd_pre_kernel[(n * triton_cdiv(E, pre_block_e), n_span)](
+    _conv_silu_bwd_pre_kernel[(n * cdiv(E, pre_block_e), n_span)](
         x, weight, bias.contiguous() if bias is not None else weight, du, dpre, parts,
         n * E * L, E, L, x.stride(0), x.stride(1),
-        K=K, KP2=_next_pow2(K), HAS_BIAS=bias is not None, BLOCK_E=pre_block_e, BLOCK_L=pre_block_l,
+        K=K, KP2=next_power_of_2(K), HAS_BIAS=bias is not None, BLOCK_E=pre_block_e, BLOCK_L=pre_block_l,
         ITERS=iters, num_warps=warps,
     )
-    grid = (n * triton_cdiv(E, block_e), triton_cdiv(L, block_l))
+    grid = (n * cdiv(E, block_e), cdiv(L, block_l))
     _conv_bwd_x_kernel[grid](
         dpre, weight, dx, n * E * L, E, L, dx.stride(0), dx.stride(1),
         K=K, BLOCK_E=block_e, BLOCK_L=block_l, num_warps=warps,
@@ -81,11 +83,3 @@ def conv_silu_backward(x, weight, bias, du, dx):
 
 def _unit_stride(t):
     return t.shape[-1] <= 1 or t.stride(-1) == 1
-
-
-def _next_pow2(k: int) -> int:
-    return 1 << max(0, (k - 1).bit_length())
-
-
-def triton_cdiv(a: int, b: int) -> int:
-    return -(-a // b)

@@ -7,18 +7,17 @@ the per-row 1/rms (the PyTorch formula keeps x and the normalised x in fp32 as w
 
 from __future__ import annotations
 
-import os
-
 import torch
+from triton import cdiv, next_power_of_2
 
 from genomamba.kernels.rmsnorm import _rmsnorm_bwd_kernel, _rmsnorm_fwd_kernel
-from genomamba.ops import resolve_backend
+from genomamba.ops import interpreting, resolve_backend
 
 
 def _blocks(d: int):
     """(BLOCK_M, BLOCK_D, ITERS, warps): tiny under the interpreter, so programs meet ragged rows."""
-    block_d = 1 << max(0, (d - 1).bit_length())
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+    block_d = next_power_of_2(d)
+    if interpreting():
         return 2, block_d, 2, 1
     return max(1, 2048 // block_d), block_d, 8, 4
 
@@ -34,7 +33,7 @@ class _RMSNormTriton(torch.autograd.Function):
         block_m, block_d, iters, warps = _blocks(d)
         out = torch.empty((M, d), device=x.device, dtype=weight.dtype)
         rstd = torch.empty((M,), device=x.device, dtype=torch.float32)
-        grid = (-(-M // (block_m * iters)),)
+        grid = (cdiv(M, block_m * iters),)
         _rmsnorm_fwd_kernel[grid](x2, weight, out, rstd, M, d, x2.stride(0), out.stride(0), eps,
                                   BLOCK_M=block_m, BLOCK_D=block_d, ITERS=iters, num_warps=warps)
         ctx.save_for_backward(x2, weight, rstd)
@@ -49,7 +48,7 @@ class _RMSNormTriton(torch.autograd.Function):
         if dy.stride(-1) != 1:
             dy = dy.contiguous()
         block_m, block_d, iters, warps = _blocks(d)
-        grid = (-(-M // (block_m * iters)),)
+        grid = (cdiv(M, block_m * iters),)
         dx = torch.empty_like(x2)
         dw_part = torch.empty((grid[0], d), device=x2.device, dtype=torch.float32)
         _rmsnorm_bwd_kernel[grid](x2, weight, rstd, dy, dx, dw_part, M, d, x2.stride(0), dy.stride(0), dx.stride(0),

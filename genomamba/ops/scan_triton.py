@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 import torch
+import triton
 
 from genomamba.kernels.selective_scan import _scan_bwd_kernel, _scan_fwd_kernel, _segment_chain_kernel
+from genomamba.ops import interpreting
 
 
 #: Fill every output buffer with NaN before the kernels run (tests set this), so an
@@ -21,20 +23,12 @@ def _alloc(shape_or_like, **kw):
     return t
 
 
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") == "1"
-
-
-def _next_pow2(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
-
-
 def _prev_pow2(n: int) -> int:
     return 1 << max(0, n.bit_length() - 1)
 
 
 def _sm_count(device) -> int:
-    if _interpreting() or device.type != "cuda":
+    if interpreting() or device.type != "cuda":
         return 1
     return torch.cuda.get_device_properties(device).multi_processor_count
 
@@ -60,7 +54,7 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
     Tiny tiles under the interpreter, so several segments and chunks chain at test sizes.
     GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D,FWD_MAXNREG,BWD_MAXNREG"
     overrides them (0 keeps a default; a register cap of 0 in a spec means none) for tuning runs."""
-    if _interpreting():
+    if interpreting():
         return dict(warps=1, block_d=2, block_t=4, seg_len=8, bwd_programs=4, bwd_block_t=2, bwd_block_d=2,
                     fwd_maxnreg=None, bwd_maxnreg=None)
     cfg = DEFAULT_CONFIG
@@ -79,7 +73,7 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
         seg_len = _prev_pow2(max(1, rows * length // (8 * sms)))
         # at most MAX_SEG_LEN: the backward's scratch grows with the segment length
         seg_len = min(max(min(seg_len, MAX_SEG_LEN), 4 * max(block_t, bwd_block_t)),
-                      max(_next_pow2(length), block_t, bwd_block_t))
+                      max(triton.next_power_of_2(length), block_t, bwd_block_t))
     return dict(warps=warps, block_d=block_d, block_t=block_t, seg_len=seg_len, bwd_programs=per_sm * sms,
                 bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d, fwd_maxnreg=fwd_maxnreg or None,
                 bwd_maxnreg=bwd_maxnreg or None)
@@ -87,7 +81,7 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
 
 def _fit_block(block_d, dim, dim_per_group):
     """Largest power of two <= block_d that divides a group and does not exceed dim much."""
-    while block_d > 1 and (dim_per_group % block_d or block_d > _next_pow2(dim)):
+    while block_d > 1 and (dim_per_group % block_d or block_d > triton.next_power_of_2(dim)):
         block_d //= 2
     return block_d
 
@@ -167,10 +161,10 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
     carry = torch.empty_like(hs)
     n_work = batch * -(-dim // block_d) * n_seg  # per direction
     programs = min(n_work, bwd_programs)
-    scratch = torch.empty((programs, seg_len // block_t, _next_pow2(nstate), block_d), **f32)
+    scratch = torch.empty((programs, seg_len // block_t, triton.next_power_of_2(nstate), block_d), **f32)
     common = _common_args(u, A, B, D, z, R, dim // groups)
     consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
-    consts["LANE_SHUFFLE"] = not _interpreting()  # warp shuffles in inline PTX: GPU only
+    consts["LANE_SHUFFLE"] = not interpreting()  # warp shuffles in inline PTX: GPU only
     args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
             delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
             du, ddelta, dz if dz is not None else u, dB, dC, dA,
@@ -235,7 +229,7 @@ def _chain(buf, sdt, A, init, reverse):
     block = 32  # one warp, a row per lane, segments inside the thread
     _segment_chain_kernel[(nstate, -(-n_rows // block))](
         buf, sdt, A, init if init is not None else buf, n_rows, n_rows // (R * dim), dim, n_seg, A.stride(0),
-        NSTATE=nstate, BLOCK=block, SEG_BLOCK=2 if _interpreting() else CHAIN_SEG_BLOCK, REVERSE=int(reverse),
+        NSTATE=nstate, BLOCK=block, SEG_BLOCK=2 if interpreting() else CHAIN_SEG_BLOCK, REVERSE=int(reverse),
         HAS_INIT=init is not None, num_warps=1,
     )
 
@@ -249,7 +243,7 @@ def _common_args(u, A, B, D, z, R, dim_per_group):
 
 
 def _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus):
-    return dict(NSTATE=nstate, NSTATE_P2=_next_pow2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
+    return dict(NSTATE=nstate, NSTATE_P2=triton.next_power_of_2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
                 SEG_LEN=seg_len, HAS_D=D is not None, HAS_Z=z is not None,
                 HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(softplus))
 
