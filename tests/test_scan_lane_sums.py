@@ -13,7 +13,7 @@ import triton
 import triton.language as tl
 
 from genomamba.kernels.selective_scan import _add_lane_sums
-from genomamba.ops.scan_triton import _interpreting
+from genomamba.ops import interpreting
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -45,6 +45,6 @@ def test_lane_sums_match_torch(case, t0):
     for t in range(T):
         if 0 <= t0 + t < L:
             expected[t0 + t] += sums[t].to(expected.dtype)
-    _lane_sums_kernel[(1,)](x, out, t0, L, NSTATE=nstate, T=T, NP2=NP2, D=D, LANE_SHUFFLE=not _interpreting(),
+    _lane_sums_kernel[(1,)](x, out, t0, L, NSTATE=nstate, T=T, NP2=NP2, D=D, LANE_SHUFFLE=not interpreting(),
                             num_warps=1)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
