@@ -72,17 +72,15 @@ def _program_coords(work, n_seg, dim, BLOCK_D: tl.constexpr):
 
 
 @triton.jit
-def _channel_params(A_ptr, D_ptr, bias_ptr, A_off, D_off, offs_d, offs_n, mask_d, mask_dn,
-                    NSTATE: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
-    # A as an (N, BLOCK_D) tile, delta_bias and D per channel (zeros where absent), fp32
-    A = tl.load(A_ptr + A_off + offs_d[None, :] * NSTATE + offs_n[:, None], mask=mask_dn, other=0.0).to(tl.float32)
+def _channel_params(D_ptr, bias_ptr, D_off, offs_d, mask_d, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
+    # delta_bias and D per channel (zeros where absent), fp32
     bias = tl.zeros(offs_d.shape, dtype=tl.float32)
     if HAS_BIAS:
         bias = tl.load(bias_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     Dv = tl.zeros(offs_d.shape, dtype=tl.float32)
     if HAS_D:
         Dv = tl.load(D_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    return A, bias, Dv
+    return bias, Dv
 
 
 @triton.jit
@@ -320,9 +318,9 @@ def _scan_fwd_kernel(
     b64 = b.to(tl.int64)
     d64 = offs_d.to(tl.int64)
 
-    A, bias, Dv = _channel_params(A_ptr, D_ptr, bias_ptr, dir64 * s_A_dir, dir64 * s_D_dir, offs_d, offs_n,
-                                  mask_d, mask_dn, NSTATE, HAS_D, HAS_BIAS)
-    A2 = A * LOG2E
+    bias, Dv = _channel_params(D_ptr, bias_ptr, dir64 * s_D_dir, offs_d, mask_d, HAS_D, HAS_BIAS)
+    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None], mask=mask_dn, other=0.0)
+    A2 = A.to(tl.float32) * LOG2E
 
     row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d  # (1, BLOCK_D)
     row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
@@ -423,6 +421,30 @@ def _segment_chain_kernel(
         v = tl.sum(tl.where((offs_q == SEG_BLOCK - 1)[:, None], out, 0.0), axis=0)
 
 
+@triton.jit
+def _lanes_load(ptrs, mask):
+    """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
+    lanes, then the low bits of the state index, the rest of the states in registers.
+
+    The tile is read through a flat (1-D) access. Triton's coalescing pass orders the axes
+    of a multi-dimensional access by their contiguity in memory, and where none shows (the
+    offsets hide it, see `one`) by a tie-break: Triton 3.6 puts the state axis on lanes,
+    which made every step of the backward convert its state tiles between layouts. A 1-D
+    access without contiguity has one layout (element i in lane i % 32, then registers),
+    and reshaping it back puts the last axis on lanes, then the axis before it."""
+    n: tl.constexpr = ptrs.numel
+    v = tl.load(tl.reshape(ptrs, (n,)), mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)), other=0.0)
+    return tl.reshape(v, ptrs.shape)
+
+
+@triton.jit
+def _lanes_store(ptrs, v, mask):
+    # Store a tile held in _lanes_load's layout, through the same flat access
+    n: tl.constexpr = ptrs.numel
+    tl.store(tl.reshape(ptrs, (n,)), tl.reshape(tl.broadcast_to(v, ptrs.shape), (n,)).to(ptrs.dtype.element_ty),
+             mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)))
+
+
 @triton.jit(do_not_specialize=["one", "direction"])
 def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr, carry_ptr, scratch_ptr,
@@ -463,9 +485,9 @@ def _scan_bwd_kernel(
             b64 = b.to(tl.int64)
             d64 = offs_d.to(tl.int64)
 
-            A, bias, Dv = _channel_params(A_ptr, D_ptr, bias_ptr, dir64 * s_A_dir, dir64 * s_D_dir, offs_d,
-                                          offs_n, mask_d, mask_dn, NSTATE, HAS_D, HAS_BIAS)
-            A2 = A * LOG2E
+            bias, Dv = _channel_params(D_ptr, bias_ptr, dir64 * s_D_dir, offs_d, mask_d, HAS_D, HAS_BIAS)
+            A2 = _lanes_load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None] * one,
+                             mask_dn).to(tl.float32) * LOG2E
 
             row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
             row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
@@ -487,11 +509,11 @@ def _scan_bwd_kernel(
             if SUMMARY:
                 carry = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
             else:
-                carry = tl.load(carry_ptr + seg_row, mask=mask_dn, other=0.0)
+                carry = _lanes_load(carry_ptr + seg_row, mask_dn)
                 # forward sweep: chunk-start states into this program's scratch
-                h = tl.load(hs_ptr + seg_row, mask=mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0), other=0.0)
+                h = _lanes_load(hs_ptr + seg_row, mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0))
                 for k in range(0, n_chunks):
-                    tl.store(scratch_ptr + scratch_row + k * SLOT, h)
+                    _lanes_store(scratch_ptr + scratch_row + k * SLOT, h, scratch_row >= 0)
                     t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d,
                                                                   mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS,
                                                                   SOFTPLUS)
@@ -517,7 +539,7 @@ def _scan_bwd_kernel(
                     carry = _adjoint_carry(carry, dt[:, None, :], A2, C3, dy[:, None, :], offs_t, REV, BLOCK_T)
                 else:
                     B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
-                    h0 = tl.load(scratch_ptr + scratch_row + k * SLOT)
+                    h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
                     dtu3 = (dt * u)[:, None, :]
                     a = tl.exp2(dt[:, None, :] * A2[None, :, :])
                     H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
@@ -546,11 +568,11 @@ def _scan_bwd_kernel(
                     tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
 
             if SUMMARY:
-                tl.store(carry_ptr + seg_row - NSTATE * n_rows, carry, mask=mask_dn)
+                _lanes_store(carry_ptr + seg_row - NSTATE * n_rows, carry, mask_dn)
             else:
                 # per-segment partials, summed by the caller (deterministic)
                 part = ((dir64 * batch + b64) * n_seg + seg) * dim + d64
-                tl.store(dA_ptr + part[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask=mask_dn)
+                _lanes_store(dA_ptr + part[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask_dn)
                 if HAS_D:
                     tl.store(dD_ptr + part, dD_acc, mask=mask_d)
                 if HAS_BIAS:
