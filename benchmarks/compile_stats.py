@@ -1,0 +1,110 @@
+"""Compile the selective-scan kernels for the H100 (sm_90) without a GPU, and print what
+the compiler made of them: registers, spill stack, layout conversions, SASS op counts.
+
+    python benchmarks/compile_stats.py [--which bwd,fwd] [--dump DIR]
+
+Uses whichever Triton is importable; the lent H100 runs Triton 3.6, whose layout choices
+differ from later versions, so check layouts with a Triton 3.6 venv (needs no torch):
+    pip download triton==3.6.0 --no-deps -d /tmp/tw && python3 -m venv /tmp/tv36 &&
+    /tmp/tv36/bin/pip install /tmp/tw/triton-3.6.0-*.whl &&
+    /tmp/tv36/bin/python benchmarks/compile_stats.py
+Argument values are those of a backward at (4, 512, 131072, 16) bf16 with the default
+launch settings; Triton's specialisation (ints equal to 1, multiples of 16) is mimicked.
+"""
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from kernels import selective_scan as kernels  # noqa: E402
+
+BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+BF16_ARGS = {"u_ptr", "delta_ptr", "z_ptr", "B_ptr", "C_ptr", "out_ptr", "dout_ptr", "du_ptr", "ddelta_ptr", "dz_ptr"}
+UNSPECIALISED = {"one", "direction"}
+
+
+def int_args(batch=4, dim=512, length=131072, nstate=16, seg_len=128, block_d=16):
+    rows = batch * dim
+    return dict(batch=batch, dim=dim, L=length, n_seg=length // seg_len, n_rows=rows, dim_per_group=dim,
+                s_u_dir=rows * length, s_u_b=dim * length, s_u_d=length, s_z_dir=rows * length,
+                s_z_b=dim * length, s_z_d=length, s_A_dir=dim * nstate, s_B_dir=batch * nstate * length,
+                s_B_b=nstate * length, s_B_g=nstate * length, s_B_n=length, s_B_t=1, s_D_dir=dim, direction=0,
+                one=1, n_work=batch * dim // block_d * (length // seg_len), s_dz_dir=rows * length,
+                s_dout_dir=rows * length, s_dB_n=length, s_dB_t=1)
+
+
+def compile_sm90(kernel, consts, ints, warps):
+    sig, constexprs, attrs = {}, {}, {}
+    for i, name in enumerate(kernel.arg_names):
+        if name in consts:
+            sig[name], constexprs[(i,)] = "constexpr", consts[name]
+        elif name.endswith("_ptr"):
+            sig[name] = "*bf16" if name in BF16_ARGS else "*fp32"
+            attrs[(i,)] = [["tt.divisibility", 16]]
+        elif ints[name] == 1 and name not in UNSPECIALISED:
+            sig[name], constexprs[(i,)] = "constexpr", 1
+        else:
+            sig[name] = "i32"
+            if ints[name] % 16 == 0 and name not in UNSPECIALISED:
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    return triton.compile(ASTSource(kernel, sig, constexprs, attrs), target=GPUTarget("cuda", 90, 32),
+                          options={"num_warps": warps})
+
+
+def _tool(name, cubin, *args):
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(cubin)
+        f.flush()
+        return subprocess.run([os.path.join(BIN, name), *args, f.name], capture_output=True, text=True).stdout
+
+
+def report(label, compiled, dump=None):
+    usage = _tool("cuobjdump", compiled.asm["cubin"], "-res-usage")
+    regs = re.search(r"REG:(\d+)", usage)
+    stack = re.search(r"STACK:(\d+)", usage)
+    sass = _tool("nvdisasm", compiled.asm["cubin"], "-c")
+    ops = collections.Counter(m.group(1).split(".")[0] for m in
+                              re.finditer(r"/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)", sass))
+    ttgir = compiled.asm["ttgir"]
+    conversions = sum("convert_layout" in line for line in ttgir.splitlines() if not line.startswith("#loc"))
+    top = ", ".join(f"{k} {v}" for k, v in ops.most_common(12))
+    print(f"{label}: registers {regs and regs.group(1)}, spill stack {stack and stack.group(1)} B, "
+          f"layout conversions {conversions}, SASS {sum(ops.values())} ({top})")
+    if dump:
+        os.makedirs(dump, exist_ok=True)
+        for kind in ("ttgir", "ptx"):
+            with open(os.path.join(dump, f"{label.replace(' ', '_')}.{kind}"), "w") as f:
+                f.write(compiled.asm[kind])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--which", default="bwd,fwd")
+    ap.add_argument("--dump", help="write each kernel's TTGIR and PTX here")
+    args = ap.parse_args()
+    print(f"Triton {triton.__version__}, sm_90")
+    base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True)
+    which = args.which.split(",")
+    if "bwd" in which:
+        consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True)
+        for summary in (False, True):
+            compiled = compile_sm90(kernels._scan_bwd_kernel, dict(consts, SUMMARY=summary), int_args(), 1)
+            report("backward summary" if summary else "backward main", compiled, args.dump)
+    if "fwd" in which:
+        consts = dict(base, BLOCK_D=32, BLOCK_T=8, SAVE=True)
+        for summary in (False, True):
+            compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1)
+            report("forward summary" if summary else "forward main", compiled, args.dump)
+
+
+if __name__ == "__main__":
+    main()
