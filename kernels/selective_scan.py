@@ -280,6 +280,30 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
 
 
 @triton.jit
+def _lanes_load(ptrs, mask):
+    """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
+    lanes, then the low bits of the state index, the rest of the states in registers.
+
+    The tile is read through a flat (1-D) access. Triton's coalescing pass orders the axes
+    of a multi-dimensional access by their contiguity in memory, and where none shows (the
+    offsets hide it, see `one`) by a tie-break: Triton 3.6 puts the state axis on lanes,
+    which made every step of the scan convert its state tiles between layouts. A 1-D
+    access without contiguity has one layout (element i in lane i % 32, then registers),
+    and reshaping it back puts the last axis on lanes, then the axis before it."""
+    n: tl.constexpr = ptrs.numel
+    v = tl.load(tl.reshape(ptrs, (n,)), mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)), other=0.0)
+    return tl.reshape(v, ptrs.shape)
+
+
+@triton.jit
+def _lanes_store(ptrs, v, mask):
+    # Store a tile held in _lanes_load's layout, through the same flat access
+    n: tl.constexpr = ptrs.numel
+    tl.store(tl.reshape(ptrs, (n,)), tl.reshape(tl.broadcast_to(v, ptrs.shape), (n,)).to(ptrs.dtype.element_ty),
+             mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)))
+
+
+@triton.jit
 def _gate(dout_or_y, zv):
     return dout_or_y * zv * tl.sigmoid(zv)
 
@@ -319,8 +343,8 @@ def _scan_fwd_kernel(
     d64 = offs_d.to(tl.int64)
 
     bias, Dv = _channel_params(D_ptr, bias_ptr, dir64 * s_D_dir, offs_d, mask_d, HAS_D, HAS_BIAS)
-    A = tl.load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None], mask=mask_dn, other=0.0)
-    A2 = A.to(tl.float32) * LOG2E
+    A2 = _lanes_load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None] * one,
+                     mask_dn).to(tl.float32) * LOG2E
 
     row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d  # (1, BLOCK_D)
     row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
@@ -328,15 +352,15 @@ def _scan_fwd_kernel(
     B_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
     C_ptr += dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
     row_B = offs_n[None, :] * s_B_n
-    # State buffers are indexed with `one` (= 1, unspecialised), so Triton sees no
-    # contiguity and loads them one element per thread, lanes along channels: the
-    # register layout of the scan, with no conversion inside the chunk loop.
+    # State-shaped tiles (A, the state buffers, the last state) are indexed with `one`
+    # (= 1, unspecialised), so Triton sees no contiguity, and go through _lanes_load /
+    # _lanes_store: lanes along channels, the register layout of the scan.
     row_dn = (dir64 * batch + b64) * dim + d64  # (BLOCK_D,)
     hs_row = offs_n[:, None] * n_rows + row_dn[None, :] * one  # state buffers: (n_seg, N, rows)
     seg64 = seg.to(tl.int64)
 
-    h = tl.load(hs_ptr + hs_row + seg64 * (NSTATE * n_rows),
-                mask=mask_dn & (tl.full(mask_dn.shape, seg * (1 - SUMMARY), tl.int32) > 0), other=0.0)
+    h = _lanes_load(hs_ptr + hs_row + seg64 * (NSTATE * n_rows),
+                    mask_dn & (tl.full(mask_dn.shape, seg * (1 - SUMMARY), tl.int32) > 0))
     sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
     n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
     for k in range(0, n_chunks):
@@ -358,13 +382,13 @@ def _scan_fwd_kernel(
             tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
 
     if SUMMARY:
-        tl.store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask=mask_dn)
+        _lanes_store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask_dn)
         tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
     else:
         if SAVE and seg == n_seg - 1:  # the summary pass wrote the other segments' sums
             tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
         if seg == n_seg - 1:
-            tl.store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask=mask_dn)
+            _lanes_store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask_dn)
 
 
 @triton.jit
@@ -419,30 +443,6 @@ def _segment_chain_kernel(
         out = a * v[None, :] + b
         tl.store(ptrs, out, mask=valid)
         v = tl.sum(tl.where((offs_q == SEG_BLOCK - 1)[:, None], out, 0.0), axis=0)
-
-
-@triton.jit
-def _lanes_load(ptrs, mask):
-    """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
-    lanes, then the low bits of the state index, the rest of the states in registers.
-
-    The tile is read through a flat (1-D) access. Triton's coalescing pass orders the axes
-    of a multi-dimensional access by their contiguity in memory, and where none shows (the
-    offsets hide it, see `one`) by a tie-break: Triton 3.6 puts the state axis on lanes,
-    which made every step of the backward convert its state tiles between layouts. A 1-D
-    access without contiguity has one layout (element i in lane i % 32, then registers),
-    and reshaping it back puts the last axis on lanes, then the axis before it."""
-    n: tl.constexpr = ptrs.numel
-    v = tl.load(tl.reshape(ptrs, (n,)), mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)), other=0.0)
-    return tl.reshape(v, ptrs.shape)
-
-
-@triton.jit
-def _lanes_store(ptrs, v, mask):
-    # Store a tile held in _lanes_load's layout, through the same flat access
-    n: tl.constexpr = ptrs.numel
-    tl.store(tl.reshape(ptrs, (n,)), tl.reshape(tl.broadcast_to(v, ptrs.shape), (n,)).to(ptrs.dtype.element_ty),
-             mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)))
 
 
 @triton.jit(do_not_specialize=["one", "direction"])
