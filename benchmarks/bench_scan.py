@@ -23,7 +23,7 @@ import time
 import torch
 
 from genomamba.ops import selective_scan, selective_scan_bidirectional
-from genomamba.ops.reference import selective_scan_reference
+from genomamba.ops.scan_ref import selective_scan_ref
 
 # (batch, dim, L, N, dtype): mamba-ssm fwd ms, fwd+bwd ms, peak GiB
 MAMBA_SSM_H100 = [
@@ -160,7 +160,7 @@ def cpu_bench(length=131072, loop_length=8192):
     style) at ``loop_length`` and scaled linearly to ``length`` (its cost is linear in L)."""
     rows = []
     for name, fn, n in (("torch backend (chunked)", lambda **k: selective_scan(**k, backend="torch"), length),
-                        ("per-time-step loop", selective_scan_reference, loop_length)):
+                        ("per-time-step loop", selective_scan_ref, loop_length)):
         x = make_inputs(1, 64, n, 16, torch.float32, "cpu")
         leaves = list(x.values())
         t0 = time.perf_counter()

@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, os.path.dirname(__file__))
 from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
 
-import genomamba.kernels.selective_scan as kernels  # noqa: E402
+import genomamba.ops.kernels.scan as kernels  # noqa: E402
 from genomamba.ops import selective_scan  # noqa: E402
 
 

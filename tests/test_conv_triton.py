@@ -7,23 +7,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from genomamba.ops.conv_ref import conv_silu_ref as reference
 from genomamba.ops.conv_triton import conv_silu_backward, conv_silu_forward
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def reference(x, weight, bias):
-    """(2, n, E, L): silu(causal conv) and silu(anti-causal conv with the kernel reversed),
-    the latter written as flip -> causal conv -> flip."""
-    E, K = weight.shape[1], weight.shape[2]
-
-    def causal(v, w, b):
-        return F.conv1d(F.pad(v, (K - 1, 0)), w[:, None], b, groups=E)
-
-    b0, b1 = (None, None) if bias is None else (bias[0], bias[1])
-    pre0 = causal(x, weight[0], b0)
-    pre1 = causal(x.flip(-1), weight[1], b1).flip(-1)
-    return F.silu(torch.stack([pre0, pre1]))
+def test_reference_is_flip_causal_flip():
+    """The reference's anti-causal half is flip -> causal conv -> flip with the same kernel."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 11, generator=g, dtype=torch.float64)
+    weight = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+    bias = torch.randn(2, 3, generator=g, dtype=torch.float64)
+    u = reference(x, weight, bias)
+    causal = F.conv1d(F.pad(x.flip(-1), (3, 0)), weight[1][:, None], bias[1], groups=3).flip(-1)
+    torch.testing.assert_close(u[1], F.silu(causal), rtol=0, atol=1e-12)
+    torch.testing.assert_close(u[0], F.silu(F.conv1d(F.pad(x, (3, 0)), weight[0][:, None], bias[0], groups=3)),
+                               rtol=0, atol=1e-12)
 
 
 def rel(a, b):

@@ -19,7 +19,7 @@ from genomamba.errors import GenomambaError
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM, GenoMambaForSequenceClassification
 from genomamba.train import finetune_metrics as fm
 from genomamba.train.finetune import FinetuneSettings, run_finetune
-from genomamba.train.finetune_report import read_labels
+from genomamba.model.labels import read_labels
 from genomamba.train.tasks import class_names, label_ids, load_examples
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +67,7 @@ def test_tsv_bad_nucleotide_names_file_and_line(tmp_path):
 
 
 def test_bed_reads_genome_and_reverse_complements_minus_strand(tmp_path, genome_copy):
-    from genomamba.score.reference import open_reference
+    from genomamba.data.reference import open_reference
 
     ref = open_reference(genome_copy)
     bed = tmp_path / "t.bed"

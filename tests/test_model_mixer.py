@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from genomamba.model import BiMamba, GenoMambaConfig, GenoMambaForMaskedLM, MambaMixer
-from genomamba.ops import selective_scan_reference
+from genomamba.ops import selective_scan_ref
 
 
 from model_helpers import one_thread, perturb, tiny_config  # noqa: E402,F401
@@ -27,7 +27,7 @@ def ref_direction(x, z, ssm, reverse):
     x_dbl = torch.einsum("bel,fe->bfl", u, ssm.x_proj.weight)
     dt, B, C = torch.split(x_dbl, [ssm.dt_rank, ssm.d_state, ssm.d_state], dim=1)
     delta = torch.einsum("brl,er->bel", dt, ssm.dt_proj.weight)
-    y = selective_scan_reference(u, delta, -torch.exp(ssm.A_log), B, C, ssm.D, z,
+    y = selective_scan_ref(u, delta, -torch.exp(ssm.A_log), B, C, ssm.D, z,
                                  delta_bias=ssm.dt_proj.bias, delta_softplus=True)
     return y.flip(-1) if reverse else y
 

@@ -12,7 +12,7 @@ import torch
 import genomamba.ops.scan_torch as scan_torch
 import genomamba.ops.scan_triton as scan_triton
 from genomamba.ops import selective_scan, selective_scan_bidirectional
-from genomamba.ops.reference import selective_scan_reference
+from genomamba.ops.scan_ref import selective_scan_ref
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -66,7 +66,7 @@ def run(fn, inputs, grad_out, grad_last, **kw):
 
 def reference(inputs, grad_out, grad_last, **kw):
     as64 = {k: None if v is None else v.double() for k, v in inputs.items()}
-    return run(selective_scan_reference, as64, grad_out.double(), grad_last.double(), **kw)
+    return run(selective_scan_ref, as64, grad_out.double(), grad_last.double(), **kw)
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
@@ -127,7 +127,7 @@ def test_bidirectional_is_forward_plus_reverse(backend, shared_z):
     for k in range(2):
         z = ref_leaves["z"] if shared_z else ref_leaves["z"][k]
         args = {n: ref_leaves[n][k] for n in ("u", "delta", "A", "B", "C", "D", "delta_bias")}
-        outs.append(selective_scan_reference(**args, z=z, delta_softplus=True, reverse=k == 1))
+        outs.append(selective_scan_ref(**args, z=z, delta_softplus=True, reverse=k == 1))
     ref = outs[0] + outs[1]
     ref_grads = torch.autograd.grad(ref, list(ref_leaves.values()), grad_out.double())
     assert out.shape == (batch, dim, length) and pair.shape == (2, batch, dim, length)
@@ -160,9 +160,9 @@ def test_state_contiguous_B_C_views(reverse):
 def test_reverse_reads_time_backwards():
     """A reverse scan equals the forward scan of time-flipped inputs, flipped back."""
     inputs = make_inputs(1, 3, 13, 2, None, torch.float64, True)
-    out = selective_scan_reference(**inputs, delta_softplus=True, reverse=True)
+    out = selective_scan_ref(**inputs, delta_softplus=True, reverse=True)
     flipped = {k: (v.flip(-1) if v is not None and v.dim() == 3 else v) for k, v in inputs.items()}
-    assert rel_err(out, selective_scan_reference(**flipped, delta_softplus=True).flip(-1)) < 1e-12
+    assert rel_err(out, selective_scan_ref(**flipped, delta_softplus=True).flip(-1)) < 1e-12
     for backend in ("torch", "triton"):
         got = selective_scan(**{k: None if v is None else v.float() for k, v in inputs.items()},
                              delta_softplus=True, reverse=True, backend=backend)

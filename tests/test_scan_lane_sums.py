@@ -1,4 +1,4 @@
-"""The backward's channel reduction for dB/dC (kernels/selective_scan.py, _add_lane_sums).
+"""The backward's channel reduction for dB/dC (genomamba/ops/kernels/scan.py, _add_lane_sums).
 
 It sums a (time, state, channel) tile over channels by exchanging halves between
 channel pairs, then adds the sums at their (time, state) places. Checked here on
@@ -12,8 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
-from genomamba.kernels.selective_scan import _add_lane_sums
-from genomamba.ops import interpreting
+from genomamba.ops.kernels.scan import _add_lane_sums
+from genomamba.ops.backend import interpreting
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

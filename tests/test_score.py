@@ -15,7 +15,7 @@ from genomamba.data import COMPLEMENT, MASK, decode, encode, reverse_complement
 from genomamba.errors import GenomambaError
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM, GenoMambaForSequenceClassification
 from genomamba.score.run import ScoreSettings, run_score
-from genomamba.train.finetune_report import save_model
+from genomamba.model.labels import save_classifier
 
 LENGTH = 300
 WINDOW = 31  # flank 15
@@ -217,7 +217,7 @@ def test_head_deltas(env, tmp_path):
     torch.manual_seed(2)
     config = GenoMambaConfig(d_model=8, n_layer=1, rc_mode="ps")
     clf = GenoMambaForSequenceClassification(config, num_labels=3).eval()
-    save_model(tmp_path / "ft" / "model", clf, ["a", "b", "c-d"], sequence_length=21, mode="full")
+    save_classifier(tmp_path / "ft" / "model", clf, ["a", "b", "c-d"], sequence_length=21, mode="full")
     seq = env["seq"]
     rows = [("c1", 30, ".", seq[29], "G" if seq[29] != "G" else "T", ".", ".", "."),
             ("c1", 90, ".", seq[89:92], seq[89], ".", ".", ".")]

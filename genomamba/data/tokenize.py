@@ -22,10 +22,7 @@ manifest.json::
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from genomamba.data.shards import (
 from genomamba.data.splits import SPLITS, SplitSpec, assign_splits, contig_splits, read_bed
 from genomamba.data.vocab import VOCAB
 from genomamba.errors import GenomambaError
+from genomamba.files import atomic_dir
 
 MANIFEST = "manifest.json"
 
@@ -69,21 +67,12 @@ def tokenize_fasta(fasta, out, *, splits: SplitSpec | None = None, shard_size: i
     _check_replaceable(out)
     if log is None:
         log = _stderr
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the output should not be
     began = time.perf_counter()
-    try:
+    with atomic_dir(out) as tmp:
         manifest = _write(fasta, tmp, splits, holdouts, shard_size, chunk_size, compression, block_size, progress)
         with open(tmp / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=1)
             f.write("\n")
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if log:
         _summarise(manifest, out, time.perf_counter() - began, log)
     return manifest
@@ -150,16 +139,6 @@ def _check_replaceable(out: Path) -> None:
     if foreign:
         raise GenomambaError(f"{out}: exists and holds files that are not tokenizer output "
                              f"(e.g. {sorted(foreign)[0]!r}); choose another --out or remove it")
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.rename(out, old / "x")
-        os.rename(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, out)
 
 
 def _stderr(line: str) -> None:

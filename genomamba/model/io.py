@@ -8,9 +8,9 @@ config.json::
 
 vocab.json: ``{"format_version": 1, "tokens": ["A", "C", "G", "T", "N", "[PAD]", "[MASK]"]}``.
 
-Writes are atomic: the files go to a temporary directory next to the target, which
-is then renamed into place (an existing checkpoint is moved aside first and removed
-after), so a reader sees the old checkpoint, the new one or none, never half of one.
+Writes are atomic (``genomamba.files.atomic_dir``): a reader sees the old checkpoint,
+the new one or none, never half of one. config.json may also hold ``"training"``
+(e.g. ``{"window": 512}``: the pretraining window, the default window of ``score``).
 Every problem found while reading raises ``GenomambaError`` naming the directory and
 what is wrong with it.
 """
@@ -19,10 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 
 import torch
@@ -31,6 +27,7 @@ from safetensors.torch import save as save_safetensors
 
 from genomamba.data.vocab import VOCAB
 from genomamba.errors import GenomambaError
+from genomamba.files import atomic_dir, write_bytes
 
 FORMAT_VERSION = 1
 #: format versions this version of genomamba reads (older ones: none exist yet)
@@ -41,15 +38,19 @@ VOCAB_FILE = "vocab.json"
 MODEL_TYPE = "genomamba"
 
 
-def save_checkpoint(directory, state_dict: dict, config: dict, task: str, head: dict) -> Path:
-    """Write a checkpoint directory atomically; returns its path."""
+def save_checkpoint(directory, state_dict: dict, config: dict, task: str, head: dict,
+                    training: dict | None = None, extra_files: dict | None = None) -> Path:
+    """Write a checkpoint directory atomically; returns its path.
+
+    ``training``: how the model was trained (e.g. ``{"window": 131072}``), recorded in
+    config.json for the commands that default to it; ``extra_files``: more JSON files to
+    put in the directory (name -> value), e.g. a classifier's ``labels.json``."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise GenomambaError(f"{directory}: exists and is not a directory")
     if directory.is_dir() and any(directory.iterdir()) and not (directory / CONFIG_FILE).is_file():
         raise GenomambaError(
             f"{directory}: refusing to overwrite a non-empty directory that is not a genomamba checkpoint")
-    directory.parent.mkdir(parents=True, exist_ok=True)
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     weights = save_safetensors(tensors, metadata={"format_version": str(FORMAT_VERSION)})
@@ -61,26 +62,20 @@ def save_checkpoint(directory, state_dict: dict, config: dict, task: str, head: 
         "config": config,
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
+    if training:
+        meta["training"] = training
     vocab = {"format_version": FORMAT_VERSION, "tokens": list(VOCAB)}
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
-        _chmod_like_mkdir(tmp)
-        _write(tmp / WEIGHTS_FILE, weights)
-        _write(tmp / CONFIG_FILE, (json.dumps(meta, indent=2) + "\n").encode())
-        _write(tmp / VOCAB_FILE, (json.dumps(vocab, indent=2) + "\n").encode())
-        if directory.exists():
-            old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
-            directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(directory)
-        _fsync_dir(directory.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    files = {CONFIG_FILE: meta, VOCAB_FILE: vocab, **(extra_files or {})}
+    with atomic_dir(directory, fsync=True) as tmp:
+        write_bytes(tmp / WEIGHTS_FILE, weights, fsync=True)
+        for name, value in files.items():
+            write_bytes(tmp / name, (json.dumps(value, indent=2) + "\n").encode(), fsync=True)
     return directory
+
+
+def read_meta(directory) -> dict:
+    """config.json of a checkpoint directory, unchecked beyond being a JSON object."""
+    return _read_json(Path(directory), CONFIG_FILE)
 
 
 def load_checkpoint(directory, device="cpu"):
@@ -192,30 +187,3 @@ def _read_json(directory: Path, name: str) -> dict:
     if not isinstance(value, dict):
         raise GenomambaError(f"{path}: expected a JSON object")
     return value
-
-
-def _write(path: Path, data: bytes):
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _chmod_like_mkdir(path: Path):
-    """mkdtemp makes 0700 directories; give the checkpoint the mode mkdir would."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o777 & ~mask)

@@ -19,7 +19,7 @@ x_proj, dt_proj, A_log and D, is separate). With ``strategy="add"`` it runs both
 scans in one ``selective_scan_bidirectional`` call (z shared) and applies out_proj
 once to their sum; with ``"mul"`` it multiplies out_proj of each direction. On the
 Triton backend the "add" mixer is one autograd function
-(``genomamba.model.bimamba_fused``) that keeps a fraction of the activations and
+(``genomamba.ops.bimamba_triton``) that keeps a fraction of the activations and
 recomputes the rest in the backward; the module code below is the reference it is
 tested against.
 
@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from genomamba.model.bimamba_fused import BiMambaFunction
 from genomamba.ops import resolve_backend, selective_scan, selective_scan_bidirectional
+from genomamba.ops.conv_ref import depthwise_conv_ref
 
 
 def at_least_fp32(t: torch.Tensor) -> torch.Tensor:
@@ -80,13 +80,7 @@ class SSMDirection(nn.Module):
 
     def conv(self, x: torch.Tensor) -> torch.Tensor:
         """Depthwise convolution of x (batch, d_inner, L): causal, or anti-causal when reverse."""
-        k = self.conv1d.kernel_size[0]
-        weight = self.conv1d.weight
-        if self.reverse:
-            x, weight = F.pad(x, (0, k - 1)), weight.flip(-1)
-        else:
-            x = F.pad(x, (k - 1, 0))
-        return F.conv1d(x, weight, self.conv1d.bias, groups=self.conv1d.groups)
+        return depthwise_conv_ref(x, self.conv1d.weight, self.conv1d.bias, reverse=self.reverse)
 
     def A(self) -> torch.Tensor:
         return -torch.exp(at_least_fp32(self.A_log))
@@ -143,6 +137,8 @@ class BiMamba(nn.Module):
         delta_bias = at_least_fp32(self._stack(lambda s: s.dt_proj.bias))
         fused = self.config.bidirectional_strategy == "add"
         if fused and resolve_backend(self.config.scan_backend, hidden) == "triton":
+            from genomamba.ops.bimamba_triton import BiMambaFunction
+
             conv_b = None if fwd.conv1d.bias is None else self._stack(lambda s: s.conv1d.bias)
             return BiMambaFunction.apply(
                 hidden, self.in_proj.weight, self._stack(lambda s: s.conv1d.weight[:, 0]), conv_b,

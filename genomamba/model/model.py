@@ -156,9 +156,11 @@ class _GenoMambaModel(nn.Module):
             return bool(rc_average)
         return self.rc_average and not self.training
 
-    def save_pretrained(self, directory):
-        """Write weights, config and vocabulary to ``directory`` (atomically)."""
-        return io.save_checkpoint(directory, self.state_dict(), self.config.to_dict(), self.task, self._head())
+    def save_pretrained(self, directory, training: dict | None = None, extra_files: dict | None = None):
+        """Write weights, config and vocabulary to ``directory`` (atomically); ``training``
+        and ``extra_files`` as for ``genomamba.model.io.save_checkpoint``."""
+        return io.save_checkpoint(directory, self.state_dict(), self.config.to_dict(), self.task, self._head(),
+                                  training=training, extra_files=extra_files)
 
     def _head(self) -> dict:
         raise NotImplementedError

@@ -1,5 +1,5 @@
 """BiMamba's two depthwise convolutions with SiLU, on the Triton kernels of
-``genomamba.kernels.conv1d`` (no autograd: the fused BiMamba function calls these).
+``genomamba.ops.kernels.conv`` (no autograd: the fused BiMamba function calls these).
 
     u = conv_silu_forward(x, weight, bias)            x (n, E, L) -> u (2, n, E, L)
     dweight, dbias = conv_silu_backward(x, weight, bias, du, dx)
@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from triton import cdiv, next_power_of_2
 
-from genomamba.kernels.conv1d import _conv_bwd_x_kernel, _conv_silu_bwd_pre_kernel, _conv_silu_fwd_kernel
-from genomamba.ops import interpreting
+from genomamba.ops.kernels.conv import _conv_bwd_x_kernel, _conv_silu_bwd_pre_kernel, _conv_silu_fwd_kernel
+from genomamba.ops.backend import interpreting
 
 
 def _blocks():

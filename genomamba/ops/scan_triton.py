@@ -7,8 +7,8 @@ import os
 import torch
 import triton
 
-from genomamba.kernels.selective_scan import _scan_bwd_kernel, _scan_fwd_kernel, _segment_chain_kernel
-from genomamba.ops import interpreting
+from genomamba.ops.kernels.scan import _scan_bwd_kernel, _scan_fwd_kernel, _segment_chain_kernel
+from genomamba.ops.backend import interpreting
 
 
 #: Fill every output buffer with NaN before the kernels run (tests set this), so an

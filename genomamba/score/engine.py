@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from genomamba.data import MASK, PAD, encode
+from genomamba.device import autocast
 from genomamba.score.variants import Allele
 
 SCORES = ("llr", "emb")
@@ -92,7 +93,7 @@ class VariantScorer:
         self.device = device
         self.batch_size = batch_size
         self.scores = tuple(scores)
-        self.bf16 = device.type == "cuda" and precision in ("auto", "bf16")
+        self.precision = precision
         self.work = WorkCounts()
 
     # --- which scores an allele gets --------------------------------------------------
@@ -179,7 +180,7 @@ class VariantScorer:
         for s in range(0, len(specs), self.batch_size):
             batch = np.stack([build(spec) for spec in specs[s : s + self.batch_size]])
             ids = torch.from_numpy(batch.astype(np.int64)).to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            with autocast(self.device, self.precision):
                 rows.append(fn(ids).float().cpu().numpy().astype(np.float64))
         return np.concatenate(rows)
 

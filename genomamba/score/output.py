@@ -24,7 +24,7 @@ import re
 import pysam
 
 from genomamba.errors import GenomambaError
-from genomamba.score.atomic import AtomicFile
+from genomamba.files import AtomicFile
 
 INFO_DESCRIPTIONS = {
     "GM_LLR": "genomamba zero-shot score of an SNV: log p(ALT) - log p(REF) at the masked variant "

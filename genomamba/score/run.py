@@ -27,7 +27,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from tqdm import tqdm
 
+from genomamba.data.reference import open_reference
 from genomamba.errors import GenomambaError
+from genomamba.files import pyplot, save_figure, write_json
 from genomamba.score.variants import SKIP_REASONS, is_symbolic, record_alleles, reference_problem
 
 MAX_LISTED = 5
@@ -229,13 +231,7 @@ class Summary:
 
 
 def plot_distribution(path, samples) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from genomamba.score.atomic import atomic_path
-
+    plt = pyplot()
     labels = {"llr": "GM_LLR: log p(ALT) - log p(REF)", "emb": "GM_EMB: embedding cosine distance"}
     present = [k for k in ("llr", "emb") if samples.get(k)]
     fig, axes = plt.subplots(1, max(1, len(present)), figsize=(5 * max(1, len(present)), 3.2), squeeze=False)
@@ -248,9 +244,7 @@ def plot_distribution(path, samples) -> None:
         axes[0][0].text(0.5, 0.5, "no alleles scored", ha="center", va="center")
         axes[0][0].set_axis_off()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -272,7 +266,7 @@ def load_models(s: ScoreSettings, device):
     model = GenoMambaForMaskedLM.from_pretrained(s.model).to(device).eval()
     head, classes, head_window = None, None, s.head_window
     if s.head:
-        from genomamba.train.finetune_report import read_labels
+        from genomamba.model.labels import read_labels
 
         labels = read_labels(s.head)
         head = GenoMambaForSequenceClassification.from_pretrained(labels["model_dir"]).to(device).eval()
@@ -289,8 +283,7 @@ def run_score(s: ScoreSettings) -> dict:
 
     from genomamba.score.engine import VariantScorer
     from genomamba.score.output import open_writer, output_stem
-    from genomamba.score.reference import open_reference
-    from genomamba.train.finetune import resolve_device
+    from genomamba.device import resolve_device
 
     s.check()
     output_stem(s.out)  # fails early on an unknown output suffix
@@ -320,8 +313,6 @@ def run_score(s: ScoreSettings) -> dict:
     seconds = time.time() - started
     result = summary.as_dict(s, seconds, scorer.work)
     stem = output_stem(s.out)
-    from genomamba.score.atomic import write_json
-
     write_json(f"{stem}.summary.json", result)
     plot_distribution(f"{stem}.scores.png", summary.samples)
     print(summary.line(), file=sys.stderr)

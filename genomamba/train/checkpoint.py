@@ -1,4 +1,4 @@
-"""Training checkpoints: atomic writes, loading with clear errors, pruning.
+"""Training checkpoints: writing (atomically), loading with clear errors, pruning.
 
 A checkpoint ``RUN_DIR/checkpoints/step-00001000.pt`` holds the model and optimiser
 state, the scheduler, the step, the sampler position (next micro-batch index), the
@@ -7,34 +7,18 @@ resolved config and every process's RNG states (Python, NumPy, torch CPU and CUD
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from genomamba.errors import GenomambaError
+from genomamba.files import atomic_path
 
 PATTERN = re.compile(r"^step-(\d+)\.pt$")
 FORMAT = 1
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def rng_state() -> dict:
@@ -73,7 +57,8 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 def save_checkpoint(run_dir: Path, state: dict, keep: int) -> Path:
     """Write ``state`` as ``step-N.pt`` atomically, then drop all but the newest ``keep``."""
     path = checkpoint_dir(run_dir) / f"step-{state['step']:08d}.pt"
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT, **state}, tmp))
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
     for _, old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from genomamba.data import PAD
+from genomamba.data.reference import open_reference
+from genomamba.device import autocast, resolve_device
 from genomamba.errors import GenomambaError
 from genomamba.train.finetune_metrics import classification_metrics
 from genomamba.train.tasks import class_names, label_ids, load_examples
@@ -70,24 +72,6 @@ class FinetuneSettings:
                 raise GenomambaError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr is not None and not self.lr > 0:
             raise GenomambaError("--lr must be positive")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GenomambaError(f"--device: unknown device {name!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GenomambaError("--device cuda: no CUDA GPU available")
-    return device
-
-
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
 
 
 def batches(lengths, batch_size: int, rng: np.random.Generator | None):
@@ -260,8 +244,6 @@ def run_finetune(s: FinetuneSettings) -> dict:
     started = time.time()
     genome = None
     if s.genome is not None:
-        from genomamba.score.reference import open_reference
-
         genome = open_reference(s.genome)
     splits = {"train": s.train, "val": s.val, "test": s.test}
     raw = {k: load_examples(p, genome) for k, p in splits.items() if p}

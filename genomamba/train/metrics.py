@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from genomamba.train.checkpoint import atomic_write
+from genomamba.files import pyplot, save_figure, write_text
 
 
 def _clean(value):
@@ -28,7 +28,7 @@ class MetricsLog:
             return
         kept = [ln for ln in read_metrics(self.path) if ln.get("step", 0) <= step]
         text = "".join(json.dumps(r) + "\n" for r in kept)
-        atomic_write(self.path, lambda tmp: Path(tmp).write_text(text))
+        write_text(self.path, text)
 
     def reset(self) -> None:
         if self.enabled and self.path.exists():
@@ -57,11 +57,7 @@ def read_metrics(path: Path) -> list[dict]:
 
 def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
     """Train and val masked-token loss and accuracy against step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     records = read_metrics(metrics_path)
     train = [r for r in records if r.get("split") == "train" and isinstance(r.get("loss"), float)]
     val = [r for r in records if r.get("split") == "val" and isinstance(r.get("loss"), float)]
@@ -76,5 +72,4 @@ def plot_loss_curve(metrics_path: Path, png_path: Path) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    atomic_write(png_path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    save_figure(fig, png_path)

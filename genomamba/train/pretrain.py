@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genomamba.device import allow_tf32, autocast
 from genomamba.errors import GenomambaError
+from genomamba.files import write_text
 from genomamba.train import checkpoint as ckpt
 from genomamba.train.config import dump
 from genomamba.train.distributed import Dist, setup
@@ -110,13 +112,8 @@ class Trainer:
         t = cfg["train"]
         self.accum = t["grad_accum"]
         cuda = env.device.type == "cuda"
-        precision = t["precision"] if t["precision"] != "auto" else ("bf16" if cuda else "fp32")
-        self.autocast = torch.autocast(
-            device_type=env.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
-        )
-        if cuda:
-            torch.backends.cuda.matmul.allow_tf32 = True
-            torch.backends.cudnn.allow_tf32 = True
+        self.autocast = autocast(env.device, t["precision"])
+        allow_tf32(env.device)
 
         resume_path = ckpt.find_resume(self.run_dir, resume) if resume else None
         state = ckpt.load_checkpoint(resume_path) if resume_path is not None else None
@@ -241,7 +238,8 @@ class Trainer:
 
     def export(self) -> None:
         if self.env.is_main:
-            self.model.save_pretrained(self.run_dir / "model")  # atomic (temp dir, rename)
+            # atomic (temp dir, rename); the window is `score`'s default window for this model
+            self.model.save_pretrained(self.run_dir / "model", training={"window": self.cfg["data"]["window"]})
 
     def optimizer_step(self, batches):
         """Accumulate gradients over the micro-batches, clip, check, step. Returns (stats, grad norm)."""
@@ -278,7 +276,7 @@ class Trainer:
         if env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             text = dump(cfg)
-            ckpt.atomic_write(self.run_dir / "config.yaml", lambda tmp: Path(tmp).write_text(text))
+            write_text(self.run_dir / "config.yaml", text)
             if self.resumed_from is None:
                 self.metrics.reset()
             else:
@@ -358,7 +356,7 @@ class Trainer:
         if records:
             plot_loss_curve(path, self.run_dir / "loss_curve.png")
         text = json.dumps(summary, indent=2) + "\n"
-        ckpt.atomic_write(self.run_dir / "summary.json", lambda tmp: Path(tmp).write_text(text))
+        write_text(self.run_dir / "summary.json", text)
 
 
 def run_pretraining(cfg: dict, run_dir: str | Path, resume: str | None = None,

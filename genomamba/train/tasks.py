@@ -8,7 +8,7 @@
   sequence text or FASTA; the class is the sub-directory name);
 - ``*.bed[.gz]``: ``chrom  start  end  label`` (0-based, end exclusive; an optional 5th
   column is ignored and a 6th, the strand, reverse-complements ``-`` intervals), cut from
-  ``genome`` (anything ``genomamba.score.reference.open_reference`` opens);
+  ``genome`` (anything ``genomamba.data.reference.open_reference`` opens);
 - ``*.tsv[.gz]`` / ``*.txt[.gz]`` / ``*.csv``-free text: ``sequence<TAB>label``, with an
   optional header row naming the columns (``sequence``, ``label``, optionally ``name``).
 
@@ -118,7 +118,7 @@ def read_tsv(path) -> Examples:
 
 def read_bed(path, genome) -> Examples:
     if not hasattr(genome, "window"):
-        from genomamba.score.reference import open_reference
+        from genomamba.data.reference import open_reference
 
         genome = open_reference(genome)
     examples = Examples()

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from genomamba.score.reference import open_reference  # noqa: E402
+from genomamba.data.reference import open_reference  # noqa: E402
 
 BLOCK = 5_000
 

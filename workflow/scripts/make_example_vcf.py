@@ -27,7 +27,7 @@ import pysam
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from genomamba.data import decode  # noqa: E402
-from genomamba.score.reference import open_reference  # noqa: E402
+from genomamba.data.reference import open_reference  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from make_example_task import read_gff  # noqa: E402

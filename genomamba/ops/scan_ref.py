@@ -1,4 +1,4 @@
-"""Sequential selective-scan reference: a loop over time steps, for tests only.
+"""Selective-scan reference: a plain loop over time steps, for tests only.
 
 It follows mamba-ssm's ``selective_scan_ref`` semantics and is written for
 clarity, not speed: run it in float64 on small inputs and compare the fast
@@ -19,7 +19,7 @@ def expand_groups(X: torch.Tensor, dim: int) -> torch.Tensor:
     return X.repeat_interleave(dim // g, dim=1)
 
 
-def selective_scan_reference(
+def selective_scan_ref(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
     reverse=False, return_last_state=False,
 ):

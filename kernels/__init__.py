@@ -1,1 +1,0 @@
-"""Triton GPU kernels; installed as ``genomamba.kernels``."""
