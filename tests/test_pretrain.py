@@ -25,7 +25,7 @@ from genomamba.data import MASK, PAD, Genome
 from genomamba.errors import GenomambaError
 from genomamba.train.config import load_config
 from genomamba.train.masking import IGNORE, mask_tokens
-from genomamba.train.sampler import WindowSampler
+from genomamba.train.sampler import WindowSampler, sampler_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_FASTA = sorted(p for p in (ROOT / "resources").glob("*.f*a*") if not p.name.endswith(".fai"))
@@ -151,10 +151,10 @@ def sampler_cfg(**data):
 
 def test_sampler_is_seeded_resumable_and_differs_between_ranks(example):
     src = [{"path": str(example), "weight": 1.0}]
-    cfg = sampler_cfg()
-    a = WindowSampler(src, "train", cfg, rank=0)
-    b = WindowSampler(src, "train", cfg, rank=0)
-    other = WindowSampler(src, "train", cfg, rank=1)
+    settings = sampler_settings(sampler_cfg())
+    a = WindowSampler(src, "train", settings, rank=0)
+    b = WindowSampler(src, "train", settings, rank=0)
+    other = WindowSampler(src, "train", settings, rank=1)
     for key in ("input_ids", "labels", "weights"):
         assert np.array_equal(a.batch(7)[key], b.batch(7)[key])  # a pure function of the index
     assert not np.array_equal(a.batch(7)["labels"], a.batch(8)["labels"])
@@ -171,7 +171,8 @@ def test_sampler_is_seeded_resumable_and_differs_between_ranks(example):
 
 def test_sampler_skips_n_windows_pads_short_contigs_and_flips_strands(gappy):
     genome = Genome(gappy)
-    sampler = WindowSampler([{"path": str(gappy)}], "train", sampler_cfg(max_n_fraction=0.1),
+    sampler = WindowSampler([{"path": str(gappy)}], "train",
+                            sampler_settings(sampler_cfg(max_n_fraction=0.1)),
                             rc_augment=True)
     rng = sampler.rng(0)
     strands, shorts = set(), 0
@@ -225,7 +226,7 @@ def test_tiny_model_learns_more_than_base_composition(example, tmp_path):
     (contig, start, end), = genome.intervals("val")
     p_val = composition(genome.fetch(contig, start, end))
     cfg = load_config(run / "config.yaml")
-    sampler = WindowSampler(cfg["data"]["sources"], "val", cfg, rank=0)
+    sampler = WindowSampler(cfg["data"]["sources"], "val", sampler_settings(cfg), rank=0)
     shown = [sampler.batch(b) for b in range(cfg["train"]["eval_batches"])]
     masked = np.concatenate([b["labels"][b["input_ids"] == MASK] for b in shown])
     assert masked.size == pytest.approx(val[-1]["targets"] * 0.8, rel=0.05)

@@ -3,6 +3,7 @@
 A checkpoint ``RUN_DIR/checkpoints/step-00001000.pt`` holds the model and optimiser
 state, the scheduler, the step, the sampler position (next micro-batch index), the
 resolved config and every process's RNG states (Python, NumPy, torch CPU and CUDA).
+``resume_state`` applies the ``--resume`` policy; ``restore`` loads a checkpoint back.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from genomamba.errors import GenomambaError
 from genomamba.files import atomic_path
+from genomamba.train.distributed import Dist
 
 PATTERN = re.compile(r"^step-(\d+)\.pt$")
 FORMAT = 1
@@ -90,3 +92,83 @@ def find_resume(run_dir: Path, resume: str) -> Path | None:
     if resume == "latest":
         raise GenomambaError(f"{checkpoint_dir(run_dir)}: no checkpoint to resume from")
     return None
+
+
+# ---- the resume policy ------------------------------------------------------------------
+
+RUNTIME_KEYS = {"data": ("num_workers", "prefetch")}  # settings that don't change results
+
+
+def same_run(old: dict, new: dict) -> bool:
+    """Whether two configs describe the same run (up to data-loading settings)."""
+    def strip(cfg):
+        return {sec: {k: v for k, v in vals.items() if k not in RUNTIME_KEYS.get(sec, ())}
+                for sec, vals in cfg.items()}
+    return strip(old) == strip(new)
+
+
+def check_compatible(state: dict, cfg: dict, path: Path) -> None:
+    old = state["config"]["model"]
+    for key in sorted(set(old) | set(cfg["model"])):
+        if old.get(key) != cfg["model"].get(key):
+            raise GenomambaError(
+                f"{path}: model.{key} is {old.get(key)!r} in the checkpoint but "
+                f"{cfg['model'].get(key)!r} now; resume with the same model settings"
+            )
+
+
+def resume_state(run_dir: Path, resume: str | None, cfg: dict, env: Dist) -> tuple[dict | None, Path | None]:
+    """The checkpoint to continue from, as ``(state, path)``, or ``(None, None)`` to start afresh.
+
+    'auto' starts afresh (deleting the old checkpoints) when the settings changed; a run
+    dir with checkpoints is refused when not resuming.
+    """
+    run_dir = Path(run_dir)
+    path = find_resume(run_dir, resume) if resume else None
+    state = load_checkpoint(path) if path is not None else None
+    if resume == "auto" and state is not None and not same_run(state["config"], cfg):
+        if env.is_main:  # other settings now (e.g. a changed Snakemake config): start afresh
+            print(f"pretrain: {run_dir}: settings changed since the checkpoints; starting afresh",
+                  flush=True)
+            for _, old in list_checkpoints(run_dir):
+                old.unlink()
+        env.barrier()
+        state = path = None
+    if path is None and list_checkpoints(run_dir):
+        raise GenomambaError(
+            f"{run_dir}: has checkpoints of an earlier run; pass --resume to continue it "
+            "or choose another --out"
+        )
+    if state is not None:
+        check_compatible(state, cfg, path)
+    return state, path
+
+
+# ---- training state ---------------------------------------------------------------------
+
+def training_state(step: int, accum: int, model, optimizer, scheduler, cfg: dict, env: Dist) -> dict:
+    """What a checkpoint holds (collective: gathers every rank's RNG states)."""
+    rngs = env.gather_objects(rng_state())
+    return {
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "sampler": {"next_batch": step * accum},
+        "config": cfg,
+        "world_size": env.world,
+        "rng": rngs,
+    }
+
+
+def restore(state: dict, path: Path, model, optimizer, scheduler, rank: int, accum: int) -> int:
+    """Load a checkpoint's model, optimiser, scheduler and this rank's RNG states; returns its step."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    step = int(state["step"])
+    rngs = state["rng"]
+    set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+    if state["sampler"]["next_batch"] != step * accum:
+        raise GenomambaError(f"{path}: sampler position does not match its step")
+    return step

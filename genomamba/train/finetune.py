@@ -29,10 +29,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from genomamba import settings
 from genomamba.data import PAD
 from genomamba.data.reference import open_reference
 from genomamba.device import autocast, resolve_device
 from genomamba.errors import GenomambaError
+from genomamba.model.model import POOLINGS
 from genomamba.train.finetune_metrics import classification_metrics
 from genomamba.train.tasks import class_names, label_ids, load_examples
 
@@ -43,6 +45,9 @@ DEFAULT_EPOCHS = {"probe": 200, "full": 10}  # a probe epoch is a pass over cach
 DEFAULT_PATIENCE = {"probe": 20, "full": 3}
 
 
+DEFAULTS = settings.packaged("finetune")  # every default of the settings below
+
+
 @dataclass
 class FinetuneSettings:
     model: str
@@ -51,27 +56,29 @@ class FinetuneSettings:
     out: str
     test: str | None = None
     genome: str | None = None
-    mode: str = "full"
-    pooling: str = "mean"
-    epochs: int | None = None
-    batch_size: int = 32
-    lr: float | None = None
-    weight_decay: float = 0.01
-    patience: int | None = None
-    metric: str = "mcc"
-    seed: int = 0
-    device: str = "auto"
+    mode: str = DEFAULTS["mode"]
+    pooling: str = DEFAULTS["pooling"]
+    epochs: int | None = DEFAULTS["epochs"]
+    batch_size: int = DEFAULTS["batch_size"]
+    lr: float | None = DEFAULTS["lr"]
+    weight_decay: float = DEFAULTS["weight_decay"]
+    patience: int | None = DEFAULTS["patience"]
+    metric: str = DEFAULTS["metric"]
+    seed: int = DEFAULTS["seed"]
+    device: str = DEFAULTS["device"]
 
     def check(self):
         if self.mode not in MODES:
-            raise GenomambaError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise GenomambaError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.metric not in METRICS:
-            raise GenomambaError(f"--metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+            raise GenomambaError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+        if self.pooling not in POOLINGS:
+            raise GenomambaError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         for name in ("epochs", "batch_size", "patience"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise GenomambaError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr is not None and not self.lr > 0:
-            raise GenomambaError("--lr must be positive")
+            if getattr(self, name) is not None:
+                settings.check_number(name, getattr(self, name), integer=True, minimum=1)
+        if self.lr is not None:
+            settings.check_number("lr", self.lr, positive=True)
 
 
 def batches(lengths, batch_size: int, rng: np.random.Generator | None):

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from genomamba import settings
+
 FINETUNE_HELP = """\
 Fine-tune a pretrained checkpoint for sequence classification (binary or multi-class).
 TRAIN/VAL/TEST are each a BED (chrom, start, end, label; needs --genome), a TSV
 (sequence, label) or a folder of FASTA files, one per class (Genomic Benchmarks layout).
-Writes OUT/model (the fine-tuned classifier), OUT/metrics.json (accuracy, MCC, macro-F1,
-AUROC per split), OUT/predictions.tsv and OUT/scores.png.
+Settings: the defaults in genomamba/configs/finetune.yaml, then --config, then KEY=VALUE
+overrides, then the flags below. Writes OUT/model (the fine-tuned classifier),
+OUT/metrics.json (accuracy, MCC, macro-F1, AUROC per split), OUT/predictions.tsv and
+OUT/scores.png.
 """
 
 
 def add_finetune(subparsers) -> None:
-    from genomamba.train.finetune import DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE, METRICS, MODES
+    from genomamba.train.finetune import DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE, DEFAULTS, METRICS, MODES
+
+    def per_mode(table):
+        return f"{table['probe']} probe, {table['full']} full"
 
     p = subparsers.add_parser(
         "finetune", help="fine-tune a pretrained model for sequence classification",
@@ -26,20 +33,19 @@ def add_finetune(subparsers) -> None:
     p.add_argument("--test", help="test set (reported, never used for choices)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--genome", metavar="FASTA|SHARDS", help="genome for BED sets: FASTA or token-shard directory")
-    p.add_argument("--mode", choices=MODES, default="full",
-                   help="probe: linear probe on frozen features; full: train every weight (default)")
-    p.add_argument("--pooling", choices=("mean", "max", "center"), default="mean")
-    p.add_argument("--epochs", type=int,
-                   help=f"maximum epochs (default {DEFAULT_EPOCHS['probe']} probe, {DEFAULT_EPOCHS['full']} full)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULT_LR['probe']} probe, {DEFAULT_LR['full']} full)")
-    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--mode", choices=MODES,
+                   help=f"probe: linear probe on frozen features; full: train every weight (default {DEFAULTS['mode']})")
+    p.add_argument("--pooling", choices=("mean", "max", "center"), help=f"default {DEFAULTS['pooling']}")
+    p.add_argument("--epochs", type=int, help=f"maximum epochs (default {per_mode(DEFAULT_EPOCHS)})")
+    p.add_argument("--batch-size", type=int, help=f"default {DEFAULTS['batch_size']}")
+    p.add_argument("--lr", type=float, help=f"learning rate (default {per_mode(DEFAULT_LR)})")
+    p.add_argument("--weight-decay", type=float, help=f"default {DEFAULTS['weight_decay']}")
     p.add_argument("--patience", type=int,
-                   help="epochs without validation improvement before stopping "
-                        f"(default {DEFAULT_PATIENCE['probe']} probe, {DEFAULT_PATIENCE['full']} full)")
-    p.add_argument("--metric", choices=METRICS, default="mcc", help="validation metric for early stopping")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (GPU if there is one), cpu, cuda, cuda:1, ...")
+                   help=f"epochs without validation improvement before stopping (default {per_mode(DEFAULT_PATIENCE)})")
+    p.add_argument("--metric", choices=METRICS, help=f"validation metric for early stopping (default {DEFAULTS['metric']})")
+    p.add_argument("--seed", type=int, help=f"default {DEFAULTS['seed']}")
+    p.add_argument("--device", help="auto (GPU if there is one; the default), cpu, cuda, cuda:1, ...")
+    settings.add_arguments(p, "finetune", "mode=probe lr=0.001")
     p.set_defaults(func=run_finetune_command)
 
 
@@ -48,13 +54,9 @@ def run_finetune_command(args) -> int:
 
     from genomamba.train.finetune import FinetuneSettings, run_finetune
 
-    settings = FinetuneSettings(
-        model=args.model, train=args.train, val=args.val, test=args.test, out=args.out, genome=args.genome,
-        mode=args.mode, pooling=args.pooling, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, patience=args.patience, metric=args.metric, seed=args.seed,
-        device=args.device,
-    )
-    metrics = run_finetune(settings)
+    chosen = settings.from_args(args, "finetune")
+    metrics = run_finetune(FinetuneSettings(model=args.model, train=args.train, val=args.val, test=args.test,
+                                            out=args.out, genome=args.genome, **chosen))
     summary = {split: {k: metrics[split][k] for k in ("accuracy", "mcc", "macro_f1", "auroc")}
                for split in ("val", "test") if split in metrics}
     print(f"finetune: best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; {json.dumps(summary)}")

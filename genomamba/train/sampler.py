@@ -71,18 +71,42 @@ def read_source(path: str, weight: float, split: str, window: int, min_interval:
     )
 
 
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What a ``WindowSampler`` reads from the config (see ``sampler_settings``)."""
+    window: int
+    batch_size: int
+    seed: int
+    min_interval: int
+    max_n_fraction: float
+    mask_prob: float
+    mask_token: float
+    random_token: float
+    softmask_weight: float
+
+
+def sampler_settings(cfg: dict) -> SamplerSettings:
+    """The sampler's settings from a pretraining config (sections data, train and mlm)."""
+    data, train, mlm = cfg["data"], cfg["train"], cfg["mlm"]
+    return SamplerSettings(
+        window=int(data["window"]), batch_size=int(train["batch_size"]), seed=int(train["seed"]),
+        min_interval=int(data["min_interval"]), max_n_fraction=float(data["max_n_fraction"]),
+        mask_prob=mlm["mask_prob"], mask_token=mlm["mask_token"],
+        random_token=mlm["random_token"], softmask_weight=mlm["softmask_weight"],
+    )
+
+
 class WindowSampler:
     """Makes MLM batches of one split; ``batch(b)`` is deterministic in (seed, rank, b)."""
 
-    def __init__(self, sources: list[dict], split: str, cfg: dict, rank: int = 0,
+    def __init__(self, sources: list[dict], split: str, settings: SamplerSettings, rank: int = 0,
                  rc_augment: bool = False):
-        data = cfg["data"]
+        self.settings = settings
         self.split = split
-        self.window = int(data["window"])
-        self.max_n_fraction = float(data["max_n_fraction"])
-        self.batch_size = int(cfg["train"]["batch_size"])
-        self.seed = int(cfg["train"]["seed"])
-        self.mlm = dict(cfg["mlm"])
+        self.window = settings.window
+        self.max_n_fraction = settings.max_n_fraction
+        self.batch_size = settings.batch_size
+        self.seed = settings.seed
         self.rank = rank
         self.rc_augment = rc_augment
         if not sources:
@@ -90,7 +114,7 @@ class WindowSampler:
         self.sources = []
         for src in sources:
             s = read_source(src["path"], src.get("weight", 1.0), split, self.window,
-                            int(data["min_interval"]))
+                            settings.min_interval)
             if s is not None:
                 self.sources.append(s)
         weights = np.array([s.weight for s in self.sources], dtype=np.float64)
@@ -149,9 +173,9 @@ class WindowSampler:
         soft = np.empty((self.batch_size, self.window), dtype=bool)
         for i in range(self.batch_size):
             tokens[i], soft[i], _ = self.window_at(rng)
-        m = self.mlm
+        m = self.settings
         inputs, labels, weights = mask_tokens(
-            tokens, soft, rng, m["mask_prob"], m["mask_token"], m["random_token"], m["softmask_weight"]
+            tokens, soft, rng, m.mask_prob, m.mask_token, m.random_token, m.softmask_weight
         )
         return {"input_ids": inputs, "labels": labels, "weights": weights}
 

@@ -1,6 +1,7 @@
 # Shared by all .smk files: config validation, the genomamba command, path helpers
 # and ALL_TARGETS (the final outputs that `rule all` requests; each rule file appends).
 # (shlex, shutil, sys and Path are also used by the other rule files, which share this namespace)
+import json
 import shlex
 import shutil
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-SCHEMAS = Path(workflow.basedir, "workflow", "schemas")
+REPO = Path(workflow.basedir)
+SCHEMAS = REPO / "workflow" / "schemas"
 
 
 def _validate_config():
@@ -39,6 +41,22 @@ ALL_TARGETS = []
 # inactive venv) the package through the Python that runs snakemake. Use as {params.cli}.
 GENOMAMBA = f"$(command -v genomamba || echo {shlex.quote(sys.executable)} -m genomamba)"
 
+
+
+def command_settings(command, entry):
+    """KEY=VALUE arguments for the settings of a config entry that the command defines
+    (the keys of genomamba/configs/COMMAND.yaml), passed as they are: the command fills in
+    every other setting from that same file, so the pipeline and the CLI share one set of
+    defaults."""
+    known = yaml.safe_load((REPO / "genomamba" / "configs" / f"{command}.yaml").read_text())
+    return " ".join(shlex.quote(f"{key}={_yaml_text(value)}") for key, value in entry.items() if key in known)
+
+
+def _yaml_text(value):
+    """``value`` as the command reads it back (YAML): plain text where that is exact, else JSON."""
+    if isinstance(value, str) and yaml.safe_load(value) == value:
+        return value
+    return json.dumps(value)
 
 
 def genome_config(name):

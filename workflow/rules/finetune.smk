@@ -28,11 +28,11 @@ rule finetune:
         out="results/finetune/{task}",
     log:
         "results/logs/finetune/{task}.log",
-    threads: lambda wc: int(_finetune_entry(wc.task).get("threads", 2))
+    threads: lambda wc: _finetune_entry(wc.task)["threads"]
     resources:
-        gpu=lambda wc: int(_finetune_entry(wc.task).get("gpus", 0)),
-        runtime=lambda wc: int(_finetune_entry(wc.task).get("runtime", 60)),
-        mem_mb=lambda wc: int(_finetune_entry(wc.task).get("mem_mb", 8000)),
+        gpu=lambda wc: _finetune_entry(wc.task)["gpus"],
+        runtime=lambda wc: _finetune_entry(wc.task)["runtime"],
+        mem_mb=lambda wc: _finetune_entry(wc.task)["mem_mb"],
     conda:
         "../../envs/genomamba.yaml"
     shell:

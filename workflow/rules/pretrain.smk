@@ -29,11 +29,11 @@ rule pretrain:
         overrides=lambda wc: _pretrain_overrides(wc.model),
     log:
         "results/logs/pretrain/{model}.log",
-    threads: lambda wc: int(_pretrain_entry(wc.model).get("threads", 2))
+    threads: lambda wc: _pretrain_entry(wc.model)["threads"]
     resources:
-        gpu=lambda wc: int(_pretrain_entry(wc.model).get("gpus", 0)),
-        runtime=lambda wc: int(_pretrain_entry(wc.model).get("runtime", 60)),
-        mem_mb=lambda wc: int(_pretrain_entry(wc.model).get("mem_mb", 8000)),
+        gpu=lambda wc: _pretrain_entry(wc.model)["gpus"],
+        runtime=lambda wc: _pretrain_entry(wc.model)["runtime"],
+        mem_mb=lambda wc: _pretrain_entry(wc.model)["mem_mb"],
     conda:
         "../../envs/genomamba.yaml"
     shell:

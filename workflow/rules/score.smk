@@ -26,11 +26,11 @@ rule score:
         options=lambda wc: _score_options(wc.variants),
     log:
         "results/logs/score/{variants}.log",
-    threads: lambda wc: int(_score_entry(wc.variants).get("threads", 2))
+    threads: lambda wc: _score_entry(wc.variants)["threads"]
     resources:
-        gpu=lambda wc: int(_score_entry(wc.variants).get("gpus", 0)),
-        runtime=lambda wc: int(_score_entry(wc.variants).get("runtime", 60)),
-        mem_mb=lambda wc: int(_score_entry(wc.variants).get("mem_mb", 8000)),
+        gpu=lambda wc: _score_entry(wc.variants)["gpus"],
+        runtime=lambda wc: _score_entry(wc.variants)["runtime"],
+        mem_mb=lambda wc: _score_entry(wc.variants)["mem_mb"],
     conda:
         "../../envs/genomamba.yaml"
     shell:

@@ -44,8 +44,6 @@ def _finetune_options(task):
             opts.append(f"--{key} {shlex.quote(e[key])}")
     if e.get("genome"):
         opts.append(f"--genome {shlex.quote(tokens_dir(e['genome']))}")
-    for key in ("mode", "pooling", "epochs", "patience", "lr", "batch_size", "metric", "seed"):
-        if e.get(key) is not None:
-            opts.append(f"--{key.replace('_', '-')} {shlex.quote(str(e[key]))}")
-    opts.append("--device " + ("cuda" if int(e.get("gpus", 0)) else "cpu"))
+    opts.append("--device " + ("cuda" if e["gpus"] else "cpu"))
+    opts.append(command_settings("finetune", e))
     return " ".join(opts)

@@ -32,13 +32,8 @@ def _score_options(name):
     e = _score_entry(name)
     opts = [f"--model {shlex.quote(pretrained_model_dir(e, f'score.{name}'))}",
             f"--reference {shlex.quote(tokens_dir(e['genome']))}",
-            f"--window {int(e.get('window', 1024))}",
-            f"--scores {','.join(e.get('scores', ['llr', 'emb']))}",
-            "--device " + ("cuda" if int(e.get("gpus", 0)) else "cpu")]
-    if e.get("batch_size"):
-        opts.append(f"--batch-size {int(e['batch_size'])}")
+            "--device " + ("cuda" if e["gpus"] else "cpu")]
     if _score_head(name):
         opts.append(f"--head {shlex.quote(finetune_model_dir(_score_head(name)))}")
-    if e.get("skip_ref_mismatch"):
-        opts.append("--skip-ref-mismatch")
+    opts.append(command_settings("score", e))
     return " ".join(opts)
