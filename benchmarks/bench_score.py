@@ -25,7 +25,7 @@ import torch
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM
 from genomamba.score.engine import VariantScorer
 from genomamba.data.reference import Reference
-from genomamba.score.run import default_batch_size
+from genomamba.score.settings import default_batch_size
 from genomamba.score.variants import Allele
 
 BASES = "ACGT"

@@ -372,14 +372,14 @@ def snakemake_dry_run(workdir: Path, *args) -> str:
 
 
 def test_snakemake_rule_and_slurm_profile_plan_torchrun(tmp_path):
-    for part in ("Snakefile", "config.yaml", "workflow", "resources", "envs", "profiles"):
+    for part in ("config", "workflow", "resources", "profiles"):
         src = ROOT / part
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
-    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config = yaml.safe_load((tmp_path / "config" / "config.yaml").read_text())
     config["genomes"]["second"] = dict(config["genomes"]["example"])
     config["pretrain"]["big"] = {"genomes": {"example": 1.0, "second": 3.0}, "gpus": 2,
                                  "overrides": {"train": {"steps": 7}, "model.rc_mode": "ph"}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
 
     out = snakemake_dry_run(tmp_path, "--cores", "2", "results/pretrain/big/model/config.json",
                             "results/pretrain/tiny/model/config.json")
@@ -392,7 +392,7 @@ def test_snakemake_rule_and_slurm_profile_plan_torchrun(tmp_path):
     for key, value in config["pretrain"]["tiny"]["overrides"].items():
         assert f"{key}={json.dumps(value) if isinstance(value, bool) else value}" in tiny
 
-    # GPUs, runtime and memory come from the config.yaml entry, cores and the account and
+    # GPUs, runtime and memory come from the config/config.yaml entry, cores and the account and
     # partition from the SLURM profile; the other rules get the profile's defaults
     out = snakemake_dry_run(tmp_path, "--profile", "profiles/slurm", "results/pretrain/tiny/model/config.json")
     resources = [ln for ln in out.splitlines() if ln.strip().startswith("resources:")]

@@ -15,7 +15,7 @@ SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
 
 def load_config():
-    return yaml.safe_load((REPO / "config.yaml").read_text())
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def test_default_config_is_valid_and_gets_defaults():
@@ -47,16 +47,19 @@ def test_schema_rejects_bad_config(change, reason):
 
 
 def test_dry_run_plans_one_tokenize_job_per_genome(tmp_path):
-    for part in ("Snakefile", "workflow/rules/common.smk", "workflow/rules/tokenize.smk",
-                 "workflow/schemas/config.schema.yaml", "resources/NC_001133.9.fa.gz"):
+    # workflow/Snakefile includes every rule file, so the whole workflow/ goes along (and
+    # genomamba/configs/, which the finetune and score rules read); the config gives only
+    # genomes and tokenize, the schemas default the other keys to {}
+    for part in ("workflow", "genomamba/configs", "resources/NC_001133.9.fa.gz"):
         (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO / part, tmp_path / part)
+        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, tmp_path / part)
     (tmp_path / "held.bed").write_text("NC_001133.9\t0\t1000\tval\n")
     full = load_config()
-    config = {"genomes": full["genomes"], "tokenize": full["tokenize"]}  # the keys of these rule files
+    config = {"genomes": full["genomes"], "tokenize": full["tokenize"]}  # the tokenize rule's keys
     config["genomes"]["second"] = {"fasta": "resources/NC_001133.9.fa.gz", "holdout_bed": "held.bed",
                                    "test_contigs": ["chrZ"]}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr + run.stdout
@@ -66,7 +69,7 @@ def test_dry_run_plans_one_tokenize_job_per_genome(tmp_path):
     assert "--val-fraction 0.1 --test-fraction 0.1" in out
     assert "--test-contigs chrZ --holdout-bed held.bed" in out
 
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**config, "typo_key": 1}))
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump({**config, "typo_key": 1}))
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode != 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from genomamba import settings
+
 SCORE_HELP = """\
 Score the variants of a VCF (plain, bgzipped or BCF) with a pretrained model, and
 optionally a fine-tuned classifier. Every ALT of every record gets, where it applies:
@@ -12,10 +14,13 @@ GM_LLR (SNVs: log p(ALT) - log p(REF) at the masked position, both strands), GM_
 GM_HEAD_<class> (--head: classifier probability, ALT minus REF window), or GM_SKIP (why
 not). OUT.vcf.gz/.vcf/.bcf keeps every input record and adds these INFO fields; OUT.tsv
 has one row per ALT. Also writes OUT-stem.summary.json and OUT-stem.scores.png.
+Settings: the defaults in genomamba/configs/score.yaml, then --config, then KEY=VALUE
+overrides, then the flags below.
 """
 
 
 def register(subparsers) -> None:
+    d = settings.packaged("score")
     p = subparsers.add_parser(
         "score", help="score VCF variants with a pretrained (and optionally fine-tuned) model",
         description=SCORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -26,31 +31,29 @@ def register(subparsers) -> None:
     p.add_argument("--vcf", required=True, metavar="IN.vcf[.gz]", help="variants to score")
     p.add_argument("--out", required=True, metavar="OUT", help="OUT.vcf.gz, OUT.vcf, OUT.bcf, OUT.tsv or OUT.tsv.gz")
     p.add_argument("--head", metavar="FINETUNED_DIR", help="fine-tuned classifier (genomamba finetune --out DIR)")
-    p.add_argument("--window", type=int, default=1024,
-                   help="bases around each variant (made odd: the variant sits in the middle; default 1024)")
+    p.add_argument("--window", type=int,
+                   help="bases around each variant (made odd: the variant sits in the middle; default: the "
+                        "model's pretraining window, recorded in its config.json, else 1024)")
     p.add_argument("--head-window", type=int,
                    help="window for --head (default: the classifier's training sequence length)")
-    p.add_argument("--scores", default="llr,emb", help="comma-separated zero-shot scores: llr, emb (default both)")
-    p.add_argument("--skip-ref-mismatch", action="store_true",
+    p.add_argument("--scores", help=f"comma-separated zero-shot scores: llr, emb (default {','.join(d['scores'])})")
+    p.add_argument("--skip-ref-mismatch", action="store_true", default=None,
                    help="flag and skip records whose REF, contig or position disagrees with the reference "
                         "(default: stop with an error listing them)")
     p.add_argument("--batch-size", type=int,
                    help="windows per forward pass (default: 65536 / window, between 1 and 64)")
-    p.add_argument("--chunk-size", type=int, default=256, help="records read and scored at a time (default 256)")
-    p.add_argument("--device", default="auto", help="auto (GPU if there is one), cpu, cuda, cuda:1, ...")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
-                   help="auto: bf16 autocast on GPU, fp32 on CPU")
+    p.add_argument("--chunk-size", type=int, help=f"records read and scored at a time (default {d['chunk_size']})")
+    p.add_argument("--device", help="auto (GPU if there is one; the default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                   help="auto (the default): bf16 autocast on GPU, fp32 on CPU")
+    settings.add_arguments(p, "score", "window=2048 scores=[llr]")
     p.set_defaults(func=run_score_command)
 
 
 def run_score_command(args) -> int:
     from genomamba.score.run import ScoreSettings, run_score
 
-    scores = tuple(s.strip() for s in args.scores.split(",") if s.strip())
-    run_score(ScoreSettings(
-        model=args.model, reference=args.reference, vcf=args.vcf, out=args.out, head=args.head,
-        window=args.window, head_window=args.head_window, scores=scores, batch_size=args.batch_size,
-        chunk_size=args.chunk_size, skip_ref_mismatch=args.skip_ref_mismatch, device=args.device,
-        precision=args.precision,
-    ))
+    chosen = settings.from_args(args, "score")
+    run_score(ScoreSettings(model=args.model, reference=args.reference, vcf=args.vcf, out=args.out,
+                            head=args.head, **chosen))
     return 0

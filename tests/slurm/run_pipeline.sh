@@ -15,8 +15,8 @@
 #
 # Needs root (apt-get, daemons) and snakemake + genomamba on PATH (an activated venv);
 # the SLURM jobs inherit this environment (sbatch --export=ALL).
-# Environment: SLURM_TEST_CONFIG  extra --configfile for both runs [tests/slurm/ci_config.yaml: the
-#                  example, smaller; with its ci_data/ made here]; /dev/null: config.yaml as is
+# Environment: SLURM_TEST_CONFIG  extra --configfile for both runs [.test/config/config.yaml: the
+#                  example, smaller; with its ci_data/ made here]; /dev/null: config/config.yaml as is
 #              SLURM_TEST_TIMEOUT_RUN  seconds for each snakemake run [600]
 #              SLURM_TEST_CORES  --cores of the local run = most CPUs per SLURM job [2]
 #              SLURM_TEST_WORK  where the two copies go [a new mktemp dir; removed after a PASS]
@@ -78,13 +78,13 @@ for d in "${copies[@]}"; do
 done
 cfg=()
 if [ -n "${SLURM_TEST_LOCAL_RUN:-}" ]; then
-    CI_CONFIG="${SLURM_TEST_CONFIG:-/dev/null}"   # the reused run had config.yaml as is
+    CI_CONFIG="${SLURM_TEST_CONFIG:-/dev/null}"   # the reused run had config/config.yaml as is
 else
-    CI_CONFIG="${SLURM_TEST_CONFIG:-$here/ci_config.yaml}"
+    CI_CONFIG="${SLURM_TEST_CONFIG:-$repo/.test/config/config.yaml}"
 fi
 [ -f "$CI_CONFIG" ] && cfg=("--configfile=$CI_CONFIG") && say "config overrides: $CI_CONFIG"
-if [ "$CI_CONFIG" = "$here/ci_config.yaml" ]; then
-    # the smaller fine-tuning sets that ci_config.yaml refers to
+if [ "$CI_CONFIG" = "$repo/.test/config/config.yaml" ]; then
+    # the smaller fine-tuning sets that .test/config/config.yaml refers to
     for d in "${copies[@]}"; do
         mkdir -p "$WORK/$d/ci_data"
         for s in train val test; do

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
-REPO = Path(workflow.basedir)
+REPO = Path(workflow.basedir).parent  # the repository root (workflow.basedir: workflow/)
 SCHEMAS = REPO / "workflow" / "schemas"
 
 

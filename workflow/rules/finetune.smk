@@ -34,7 +34,7 @@ rule finetune:
         runtime=lambda wc: _finetune_entry(wc.task)["runtime"],
         mem_mb=lambda wc: _finetune_entry(wc.task)["mem_mb"],
     conda:
-        "../../envs/genomamba.yaml"
+        "../envs/genomamba.yaml"
     shell:
         "{params.cli} finetune {params.options} --out {params.out:q} > {log:q} 2>&1"
 

@@ -35,7 +35,7 @@ rule pretrain:
         runtime=lambda wc: _pretrain_entry(wc.model)["runtime"],
         mem_mb=lambda wc: _pretrain_entry(wc.model)["mem_mb"],
     conda:
-        "../../envs/genomamba.yaml"
+        "../envs/genomamba.yaml"
     shell:
         "{params.torchrun} --standalone --nproc-per-node $(( {resources.gpu} > 0 ? {resources.gpu} : 1 )) "
         "-m genomamba pretrain {params.data} --out {params.run_dir} --resume auto "

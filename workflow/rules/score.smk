@@ -32,7 +32,7 @@ rule score:
         runtime=lambda wc: _score_entry(wc.variants)["runtime"],
         mem_mb=lambda wc: _score_entry(wc.variants)["mem_mb"],
     conda:
-        "../../envs/genomamba.yaml"
+        "../envs/genomamba.yaml"
     shell:
         "{params.cli} score {params.options} --vcf {input.vcf:q} --out {output.vcf:q} > {log:q} 2>&1"
 

@@ -17,7 +17,7 @@ rule tokenize:
     resources:
         mem_mb=config["tokenize"]["mem_mb"],
     conda:
-        "../../envs/genomamba.yaml"
+        "../envs/genomamba.yaml"
     shell:
         "{params.cli} tokenize --fasta {input.fasta:q} --out {params.out:q} {params.options} 2> {log:q}"
 

@@ -1,12 +1,12 @@
 # Helpers for workflow/rules/finetune.smk, turning config entries into inputs and
 # command-line options. Functions only (snakemake --lint wants them apart from rules);
-# the Snakefile includes workflow/rules/functions/*.smk before the rule files.
+# workflow/Snakefile includes workflow/rules/functions/*.smk before the rule files.
 
 
 def _finetune_entry(task):
     entries = config.get("finetune") or {}
     if task not in entries:
-        raise ValueError(f"config.yaml: no finetune entry {task!r} (have: {', '.join(entries)})")
+        raise ValueError(f"config/config.yaml: no finetune entry {task!r} (have: {', '.join(entries)})")
     return entries[task]
 
 
@@ -16,10 +16,10 @@ def pretrained_model_dir(entry, where):
     name = entry.get("model")
     if name is None:
         if len(models) != 1:
-            raise ValueError(f"config.yaml: {where}: set model: (pretrain entries: {', '.join(models) or 'none'})")
+            raise ValueError(f"config/config.yaml: {where}: set model: (pretrain entries: {', '.join(models) or 'none'})")
         name = models[0]
     elif name not in models:
-        raise ValueError(f"config.yaml: {where}: model {name!r} is not a pretrain entry ({', '.join(models)})")
+        raise ValueError(f"config/config.yaml: {where}: model {name!r} is not a pretrain entry ({', '.join(models)})")
     return f"results/pretrain/{name}/model"
 
 

@@ -1,5 +1,5 @@
 # Helpers for workflow/rules/pretrain.smk (functions only: snakemake --lint wants them
-# apart from rules); the Snakefile includes workflow/rules/functions/*.smk first.
+# apart from rules); workflow/Snakefile includes workflow/rules/functions/*.smk first.
 import shlex
 import sys
 
@@ -11,7 +11,7 @@ TORCHRUN = f"$(command -v torchrun || echo {shlex.quote(sys.executable)} -m torc
 def _pretrain_entry(model):
     entries = config.get("pretrain") or {}
     if model not in entries:
-        raise ValueError(f"config.yaml: no pretrain entry {model!r} (have: {', '.join(entries)})")
+        raise ValueError(f"config/config.yaml: no pretrain entry {model!r} (have: {', '.join(entries)})")
     return entries[model]
 
 

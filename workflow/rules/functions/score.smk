@@ -1,13 +1,13 @@
 # Helpers for workflow/rules/score.smk, turning config entries into inputs and
 # command-line options. Functions only (snakemake --lint wants them apart from rules);
-# the Snakefile includes workflow/rules/functions/*.smk before the rule files.
+# workflow/Snakefile includes workflow/rules/functions/*.smk before the rule files.
 # pretrained_model_dir and finetune_model_dir, used here too, are in functions/finetune.smk.
 
 
 def _score_entry(name):
     entries = config.get("score") or {}
     if name not in entries:
-        raise ValueError(f"config.yaml: no score entry {name!r} (have: {', '.join(entries)})")
+        raise ValueError(f"config/config.yaml: no score entry {name!r} (have: {', '.join(entries)})")
     return entries[name]
 
 
@@ -15,7 +15,7 @@ def _score_head(name):
     e = _score_entry(name)
     head = e.get("head")
     if head and head not in (config.get("finetune") or {}):
-        raise ValueError(f"config.yaml: score.{name}: head {head!r} is not a finetune entry")
+        raise ValueError(f"config/config.yaml: score.{name}: head {head!r} is not a finetune entry")
     return head
 
 
