@@ -9,7 +9,9 @@ warm-up chunk. VCF parsing and writing are not included (they are far faster).
     python benchmarks/bench_score.py --device cuda                     # 1k, 16k, 131k windows
     python benchmarks/bench_score.py --device cpu --windows 1024 --variants 16
 
-Prints one line per setting and, with --json, writes the results to a file.
+Prints one line per setting, then a table of SNVs/s beside the two floors of the work (the
+model's matrix FLOPs at MATMUL_RATE, the scan's exponentials at EXP_RATE: see
+``floors``) and the fraction of the floor reached; with --json, writes the results to a file.
 """
 
 from __future__ import annotations
@@ -29,6 +31,23 @@ from genomamba.score.settings import default_batch_size
 from genomamba.score.variants import Allele
 
 BASES = "ACGT"
+#: the H200's ceilings, as measured there (benchmarks/RESULTS.md): bf16 matrix products on
+#: random data, and the exponentials per second the scan benchmark uses as its floor
+MATMUL_RATE = 790e12
+EXP_RATE = 3.6e12
+
+
+def floors(model, window: int, scores) -> tuple[float, float]:
+    """SNVs/s if only the matrix FLOPs, or only the scan's exponentials, took time. Per SNV at
+    distinct positions: one masked pass for llr, a REF and an ALT pass for emb; each pass runs
+    both strands (2 windows) through every layer."""
+    cfg = model.config
+    span = 2 * ((window - 1) // 2) + 1
+    passes = ("llr" in scores) + 2 * ("emb" in scores)
+    weights = sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "embedding" not in n)
+    flops = 2 * weights * span * 2 * passes
+    exps = cfg.d_inner * cfg.d_state * span * cfg.n_layer * (2 if cfg.bidirectional else 1) * 2 * passes
+    return MATMUL_RATE / flops, EXP_RATE / exps
 
 
 def make_reference(length: int, seed: int) -> tuple[Reference, np.ndarray]:
@@ -96,16 +115,28 @@ def main(argv=None):
           f"{model.num_parameters() / 1e6:.2f} M parameters, on {device}", file=sys.stderr)
     results = []
     for window in (int(w) for w in args.windows.split(",")):
-        batch = args.batch_size or default_batch_size(window)
+        batch = args.batch_size or default_batch_size(window, device)
         default_n = (256 if window <= 2048 else 64 if window <= 20000 else 16) if device.type == "cuda" else 8
-        n = args.variants or default_n
+        # whole batches only: every timed forward has the warm-up's shape (the scan's segment
+        # length, a compile-time constant, follows the batch)
+        n = -(-(args.variants or default_n) // batch) * batch
         for score_set in args.scores.split(";"):
             scores = tuple(s for s in score_set.split(",") if s)
-            r = bench(model, device, window, scores, n, batch, chunk=max(batch, min(n, 64)), seed=args.seed)
+            r = bench(model, device, window, scores, n, batch, chunk=batch, seed=args.seed)
             results.append(r)
             print(f"window {window:>6}  scores {r['scores']:<8}  batch {batch:>3}  {r['variants']:>4} SNVs in "
                   f"{r['seconds']:8.2f} s  ->  {r['variants_per_second']:9.2f} SNVs/s"
                   + (f"  (peak {r['peak_gpu_mb']} MB)" if r["peak_gpu_mb"] else ""), flush=True)
+    print(f"\n| window | scores | batch | SNVs/s | matmul floor | scan floor | fraction of the floor |\n"
+          f"|---|---|---|---|---|---|---|")
+    for r in results:
+        mat, scan = floors(model, r["window"], r["scores"].split(","))
+        r["floor_matmul"], r["floor_scan"] = round(mat, 1), round(scan, 1)
+        r["fraction_of_floor"] = round(r["variants_per_second"] / min(mat, scan), 3)
+        print(f"| {r['window']} | {r['scores']} | {r['batch_size']} | {r['variants_per_second']:.1f} | {mat:.0f} | "
+              f"{scan:.1f} | {r['fraction_of_floor']:.2f} |")
+    print(f"(device: {results[0]['device'] if results else device}; floors at {MATMUL_RATE / 1e12:.0f} TFLOP/s "
+          f"and {EXP_RATE:.1e} exp/s)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

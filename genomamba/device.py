@@ -41,3 +41,21 @@ def allow_tf32(device: torch.device) -> None:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+
+
+#: GPU memory one window of the default model holds during an inference forward, per base
+#: (both strands: one layer's activations and the residual stream). Measured on the H200 at
+#: about 29 KB per base (benchmarks/RESULTS.md, "Variant scoring"); kept high to be safe.
+GPU_BYTES_PER_BASE = 40_000
+MAX_GPU_BATCH = 256
+
+
+def inference_batch(window: int, device=None) -> int:
+    """Windows of ``window`` bases per inference forward pass. On a GPU: as many as half its
+    free memory holds, at most MAX_GPU_BATCH (256 windows of 1k, about 12 of 131k on an
+    H200, so that the scan has rows enough for one pass). Elsewhere about 64k bases per
+    pass: 64 windows of 1k, 4 of 16k, 1 of 131k."""
+    if device is not None and getattr(device, "type", None) == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(1, min(MAX_GPU_BATCH, int(free * 0.5 // (GPU_BYTES_PER_BASE * window))))
+    return max(1, min(64, 65536 // window))

@@ -12,6 +12,7 @@ another type than the default's (a ``null`` default takes any value: the command
 
 from __future__ import annotations
 
+import argparse
 import copy
 import difflib
 import re
@@ -184,8 +185,31 @@ def dump(cfg: dict) -> str:
 # --- the command line ---------------------------------------------------------------------
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's help: the description as written, and each option's default after its
+    help, ``(default: X)``: argparse's own default, or for a flag that defaults to None
+    because its default lives in ``configs/<command>.yaml`` (see ``add_arguments``), that
+    one. Help that already names its default is left as it is."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.option_strings == [] or action.nargs == 0 and action.default in (None, False):
+            return text
+        value = getattr(action, "settings_default", action.default)
+        if value is None or value is argparse.SUPPRESS or value == []:
+            return text
+        if isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        return f"{text} (default: {str(value).replace('%', '%%')})"
+
+
 def add_arguments(parser, command: str, example: str) -> None:
-    """``--config YAML`` and ``KEY=VALUE ...`` for a command whose defaults are ``configs/<command>.yaml``."""
+    """``--config YAML`` and ``KEY=VALUE ...`` for a command whose defaults are ``configs/<command>.yaml``;
+    the flags added before, named after a setting, show that setting's default in ``--help``."""
+    defaults = packaged(command)
+    for action in parser._actions:
+        if action.default is None and defaults.get(action.dest) is not None:
+            action.settings_default = defaults[action.dest]
     parser.add_argument("--config", metavar="YAML",
                         help=f"settings on top of the defaults (genomamba/configs/{command}.yaml)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

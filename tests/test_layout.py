@@ -18,8 +18,12 @@ ALLOWED = {
     "model": {"ops", "data"},
     "train": {"ops", "data", "model"},
     "score": {"ops", "data", "model"},
+    "evaluate": {"ops", "data", "model"},
+    "infer": {"ops", "data", "model"},
+    "track": {"ops", "data", "model"},
+    "convert": {"ops", "data", "model"},
 }
-STEPS = {"data", "train", "score"}
+STEPS = {"data", "train", "score", "evaluate", "infer", "track", "convert"}
 
 
 def part_of(module: str) -> str:

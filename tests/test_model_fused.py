@@ -94,3 +94,27 @@ def test_fused_keeps_a_fraction_of_the_activations():
             assert (stacked in [shape for shape, _ in shapes]) == (backend == "torch")  # u, delta
         growth[backend] = sizes[1] - sizes[0]
     assert growth["triton"] <= 0.35 * growth["torch"], growth
+
+
+def test_inference_forward_keeps_nothing_and_matches(monkeypatch):
+    """Under no_grad / inference_mode the fused function saves no scan state (and so runs
+    the scan without the backward's segment cap), and gives the same output."""
+    import genomamba.ops.bimamba_triton as fused
+
+    saves = []
+    real = fused.scan_forward
+
+    def spy(*args, save):
+        saves.append(save)
+        return real(*args, save=save)
+
+    monkeypatch.setattr(fused, "scan_forward", spy)
+    mixer, hidden, dout = make(9, seed=5)
+    mixer.config.scan_backend = "triton"
+    trained = mixer(hidden.requires_grad_())
+    with torch.no_grad():
+        plain = mixer(hidden)
+    with torch.inference_mode():
+        inferred = mixer(hidden)
+    assert saves == [True, False, False]
+    assert rel(plain, trained.detach()) <= 1e-6 and rel(inferred, trained.detach()) <= 1e-6

@@ -50,7 +50,7 @@ def test_dry_run_plans_one_tokenize_job_per_genome(tmp_path):
     # workflow/Snakefile includes every rule file, so the whole workflow/ goes along (and
     # genomamba/configs/, which the finetune and score rules read); the config gives only
     # genomes and tokenize, the schemas default the other keys to {}
-    for part in ("workflow", "genomamba/configs", "resources/NC_001133.9.fa.gz"):
+    for part in ("workflow", "genomamba/configs", "resources/NC_001133.9.fa.gz", "resources/evaluate_example"):
         (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, tmp_path / part)
     (tmp_path / "held.bed").write_text("NC_001133.9\t0\t1000\tval\n")

@@ -104,6 +104,11 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.2f}%" if whole else "-"
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 contig``, ``2 contigs``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def run_info(args) -> int:
     from genomamba.data.genome import Genome
 
@@ -126,8 +131,8 @@ def run_info(args) -> int:
         print()
     else:
         t = m["totals"]
-        print(f"{g.root}: {t['contigs']} contigs, {t['bases']:,} bases in {len(m['shards'])} shard(s) "
-              f"from {m['source']['path']}")
+        print(f"{g.root}: {_count(t['contigs'], 'contig')}, {t['bases']:,} bases in "
+              f"{_count(len(m['shards']), 'shard')} from {m['source']['path']}")
         header = ["contig", "length", "N", "soft-masked", "IUPAC->N", "U->T", "split"]
         if args.verify:
             header.append("sha256")
@@ -145,8 +150,8 @@ def run_info(args) -> int:
             print("  ".join(cell.ljust(w) if i in (0, len(header) - 1) else cell.rjust(w)
                             for i, (cell, w) in enumerate(zip(row, widths))).rstrip())
         print("splits: " + ", ".join(f"{s} {t[s]:,} bases ({_pct(t[s], t['bases'])}) in "
-                                     f"{len(g.intervals(s))} interval(s)" for s in ("train", "val", "test")))
-        print("shards: " + ", ".join(f"{s['file']} ({len(s['contigs'])} contigs, {s['bases']:,} bases)"
+                                     f"{_count(len(g.intervals(s)), 'interval')}" for s in ("train", "val", "test")))
+        print("shards: " + ", ".join(f"{s['file']} ({_count(len(s['contigs']), 'contig')}, {s['bases']:,} bases)"
                                      for s in m["shards"]))
     if bad:
         raise GenomambaError(f"{g.root}: SHA-256 mismatch for contig(s) {', '.join(bad)} (damaged shard?)")

@@ -15,10 +15,15 @@ from genomamba.errors import GenomambaError
 RC_MODES = ("ps", "ph", "none")
 BIDIRECTIONAL_STRATEGIES = ("add", "mul")
 SCAN_BACKENDS = ("auto", "triton", "torch")
+NORMS = ("rms", "layer")
 
 #: fields that change how the model runs, not what it computes; a checkpoint's values
 #: may be overridden when loading it
 RUNTIME_FIELDS = ("scan_backend", "gradient_checkpointing")
+
+#: fields added after checkpoint format 1 was fixed, with the value that reproduces what a
+#: checkpoint written before them computes; a config.json without them gets these values
+LATER_FIELDS = {"bidirectional_weight_tie": True, "norm": "rms", "rcps_strand_swap": False}
 
 
 @dataclass
@@ -43,6 +48,17 @@ class GenoMambaConfig:
     gradient_checkpointing:
         Recompute each block in the backward pass (``torch.utils.checkpoint``) while
         training. Read at every forward.
+    bidirectional_weight_tie:
+        BiMamba's directions share in_proj and out_proj (the default); false gives the
+        reverse direction its own (``rev_in_proj``, ``rev_out_proj``).
+    norm:
+        ``"rms"`` (RMSNorm, weight only) or ``"layer"`` (LayerNorm, weight and bias).
+    rcps_strand_swap:
+        Caduceus-PS's fused-add-norm block order (its checkpoints saved with
+        ``fused_add_norm: true``, as released): before every block the two strands
+        trade places and are reversed in length and channels
+        (``genomamba.model.rcps.swap_strands``). A different function of the same weights
+        from the default order; only with rc_mode "ps".
     """
 
     d_model: int = 256
@@ -67,6 +83,9 @@ class GenoMambaConfig:
     rescale_prenorm_residual: bool = True
     scan_backend: str = "auto"
     gradient_checkpointing: bool = False
+    bidirectional_weight_tie: bool = True
+    norm: str = "rms"
+    rcps_strand_swap: bool = False
 
     def __post_init__(self):
         for name in ("d_model", "n_layer", "d_state", "expand", "d_conv"):
@@ -80,7 +99,8 @@ class GenoMambaConfig:
         if self.dt_min > self.dt_max:
             raise GenomambaError(f"config: dt_min ({self.dt_min}) must not exceed dt_max ({self.dt_max})")
         for name in ("conv_bias", "bidirectional", "residual_in_fp32", "tie_embeddings",
-                     "rescale_prenorm_residual", "gradient_checkpointing"):
+                     "rescale_prenorm_residual", "gradient_checkpointing", "bidirectional_weight_tie",
+                     "rcps_strand_swap"):
             if not isinstance(getattr(self, name), bool):
                 raise GenomambaError(f"config: {name} must be true or false, got {getattr(self, name)!r}")
         if self.vocab_size != VOCAB_SIZE:
@@ -90,6 +110,9 @@ class GenoMambaConfig:
         _check_choice("rc_mode", self.rc_mode, RC_MODES)
         _check_choice("bidirectional_strategy", self.bidirectional_strategy, BIDIRECTIONAL_STRATEGIES)
         _check_choice("scan_backend", self.scan_backend, SCAN_BACKENDS)
+        _check_choice("norm", self.norm, NORMS)
+        if self.rcps_strand_swap and self.rc_mode != "ps":
+            raise GenomambaError(f"config: rcps_strand_swap needs rc_mode ps, got rc_mode {self.rc_mode!r}")
 
     @property
     def d_inner(self) -> int:
@@ -109,18 +132,19 @@ class GenoMambaConfig:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "GenoMambaConfig":
-        """Build from a dict that names every field, no more and no fewer."""
+        """Build from a dict that names every field, no more and no fewer (a field of
+        ``LATER_FIELDS`` may be absent: it gets the value older checkpoints computed with)."""
         if not isinstance(values, dict):
             raise GenomambaError(f"{source}: expected a JSON object of config fields, got {type(values).__name__}")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - names)
-        missing = sorted(names - set(values))
+        missing = sorted(names - set(values) - set(LATER_FIELDS))
         if unknown:
             raise GenomambaError(f"{source}: unknown config field(s) {', '.join(unknown)}")
         if missing:
             raise GenomambaError(f"{source}: missing config field(s) {', '.join(missing)}")
         try:
-            return cls(**values)
+            return cls(**{**LATER_FIELDS, **values})
         except GenomambaError as exc:
             raise GenomambaError(f"{source}: {exc}") from None
 

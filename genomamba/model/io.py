@@ -43,8 +43,9 @@ def save_checkpoint(directory, state_dict: dict, config: dict, task: str, head: 
     """Write a checkpoint directory atomically; returns its path.
 
     ``training``: how the model was trained (e.g. ``{"window": 131072}``), recorded in
-    config.json for the commands that default to it; ``extra_files``: more JSON files to
-    put in the directory (name -> value), e.g. a classifier's ``labels.json``."""
+    config.json for the commands that default to it; ``extra_files``: more files to put in
+    the directory (name -> value: JSON, or ``bytes`` written as they are), e.g. a
+    classifier's ``labels.json``."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise GenomambaError(f"{directory}: exists and is not a directory")
@@ -69,7 +70,8 @@ def save_checkpoint(directory, state_dict: dict, config: dict, task: str, head: 
     with atomic_dir(directory, fsync=True) as tmp:
         write_bytes(tmp / WEIGHTS_FILE, weights, fsync=True)
         for name, value in files.items():
-            write_bytes(tmp / name, (json.dumps(value, indent=2) + "\n").encode(), fsync=True)
+            data = value if isinstance(value, bytes) else (json.dumps(value, indent=2) + "\n").encode()
+            write_bytes(tmp / name, data, fsync=True)
     return directory
 
 

@@ -15,7 +15,8 @@ flip -> causal mixer -> flip with the same weights (so a Caduceus ``mamba_rev``
 state dict has the same meaning here).
 
 ``BiMamba`` ties in_proj and out_proj between its directions (the rest, i.e. conv,
-x_proj, dt_proj, A_log and D, is separate). With ``strategy="add"`` it runs both
+x_proj, dt_proj, A_log and D, is separate); with ``bidirectional_weight_tie: false``
+the reverse direction has its own, ``rev_in_proj`` and ``rev_out_proj``. With ``strategy="add"`` it runs both
 scans in one ``selective_scan_bidirectional`` call (z shared) and applies out_proj
 once to their sum; with ``"mul"`` it multiplies out_proj of each direction. On the
 Triton backend the "add" mixer is one autograd function
@@ -126,6 +127,9 @@ class BiMamba(nn.Module):
         self.fwd = SSMDirection(config, reverse=False)
         self.rev = SSMDirection(config, reverse=True)
         self.out_proj = nn.Linear(config.d_inner, config.d_model, bias=False)
+        tied = getattr(config, "bidirectional_weight_tie", True)
+        self.rev_in_proj = None if tied else nn.Linear(config.d_model, 2 * config.d_inner, bias=False)
+        self.rev_out_proj = None if tied else nn.Linear(config.d_inner, config.d_model, bias=False)
 
     def _stack(self, get):
         return torch.stack([get(self.fwd), get(self.rev)])
@@ -135,12 +139,14 @@ class BiMamba(nn.Module):
         A = self._stack(lambda s: s.A())
         D = at_least_fp32(self._stack(lambda s: s.D))
         delta_bias = at_least_fp32(self._stack(lambda s: s.dt_proj.bias))
+        if self.rev_in_proj is not None:
+            return self._untied(hidden, A, D, delta_bias)
         fused = self.config.bidirectional_strategy == "add"
         if fused and resolve_backend(self.config.scan_backend, hidden) == "triton":
-            from genomamba.ops.bimamba_triton import BiMambaFunction
+            from genomamba.ops.bimamba_triton import bimamba
 
             conv_b = None if fwd.conv1d.bias is None else self._stack(lambda s: s.conv1d.bias)
-            return BiMambaFunction.apply(
+            return bimamba(
                 hidden, self.in_proj.weight, self._stack(lambda s: s.conv1d.weight[:, 0]), conv_b,
                 self._stack(lambda s: s.x_proj.weight), self._stack(lambda s: s.dt_proj.weight), delta_bias,
                 A, D, self.out_proj.weight,
@@ -162,3 +168,19 @@ class BiMamba(nn.Module):
         )
         out = self.out_proj(rearrange(y, "k b e l -> k b l e"))
         return out[0] * out[1]
+
+    def _untied(self, hidden, A, D, delta_bias):
+        """Both directions with their own in/out projections (``bidirectional_weight_tie: false``)."""
+        fwd, rev = self.fwd, self.rev
+        xz = [rearrange(proj(hidden), "b l e -> b e l").chunk(2, dim=1) for proj in (self.in_proj, self.rev_in_proj)]
+        u = F.silu(torch.stack([fwd.conv(xz[0][0]), rev.conv(xz[1][0])]))
+        z = torch.stack([xz[0][1], xz[1][1]])
+        x_proj = self._stack(lambda s: s.x_proj.weight)
+        dt, B, C = _split_x_proj(torch.matmul(x_proj.unsqueeze(1), u), fwd.dt_rank, fwd.d_state)
+        delta = torch.matmul(self._stack(lambda s: s.dt_proj.weight).unsqueeze(1), dt)
+        y = rearrange(selective_scan_bidirectional(
+            u, delta, A, B, C, D, z, delta_bias=delta_bias, delta_softplus=True,
+            combine=None, backend=self.config.scan_backend,
+        ), "k b e l -> k b l e")
+        out_fwd, out_rev = self.out_proj(y[0]), self.rev_out_proj(y[1])
+        return out_fwd + out_rev if self.config.bidirectional_strategy == "add" else out_fwd * out_rev

@@ -22,14 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from genomamba.data.vocab import PAD
 from genomamba.errors import GenomambaError
 from genomamba.model import io, rcps
 from genomamba.model.config import RUNTIME_FIELDS, GenoMambaConfig
 from genomamba.model.mixer import BiMamba, MambaMixer, at_least_fp32
+from genomamba.model.pooling import POOLINGS, Pooling, feature_size
 from genomamba.ops.rmsnorm import rms_norm
-
-POOLINGS = ("mean", "max", "center")
 
 
 class RMSNorm(nn.Module):
@@ -47,13 +45,35 @@ class RMSNorm(nn.Module):
         return rms_norm(x, self.weight, self.eps, backend)
 
 
+class LayerNorm(nn.Module):
+    """LayerNorm (weight and bias) computed in float32; returns the weight's dtype
+    (config ``norm: layer``, for Caduceus checkpoints with ``rms_norm: false``)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight
+        out = F.layer_norm(at_least_fp32(x), w.shape, at_least_fp32(w), at_least_fp32(self.bias), self.eps)
+        return out.to(w.dtype)
+
+
+def make_norm(config: GenoMambaConfig) -> nn.Module:
+    if config.norm == "layer":
+        return LayerNorm(config.d_model, eps=config.norm_epsilon)
+    return RMSNorm(config.d_model, eps=config.norm_epsilon, config=config)
+
+
 class Block(nn.Module):
     """Pre-norm residual block: residual += hidden; hidden = mixer(norm(residual))."""
 
     def __init__(self, config: GenoMambaConfig):
         super().__init__()
         self.residual_in_fp32 = config.residual_in_fp32
-        self.norm = RMSNorm(config.d_model, eps=config.norm_epsilon, config=config)
+        self.norm = make_norm(config)
         self.mixer = BiMamba(config) if config.bidirectional else MambaMixer(config)
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
@@ -70,21 +90,33 @@ class GenoMambaBackbone(nn.Module):
         self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.n_layer))
-        self.norm_f = RMSNorm(config.d_model, eps=config.norm_epsilon, config=config)
+        self.norm_f = make_norm(config)
         self.register_buffer("complement", rcps.complement_index(), persistent=False)
 
     def run(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """The single-strand network: (n, L) token ids -> (n, L, d_model)."""
+        """The single-strand network: (n, L) token ids -> (n, L, d_model). With
+        ``rcps_strand_swap`` the batch must be [sequences; reverse complements]."""
+        return self.norm_f(self.stream(input_ids))
+
+    def stream(self, input_ids: torch.Tensor, n_blocks: int | None = None) -> torch.Tensor:
+        """The residual stream (embedding plus block outputs) after the first ``n_blocks``
+        blocks (default all), before the final norm: (n, L, d_model), strand-aligned."""
+        blocks = self.layers if n_blocks is None else self.layers[:n_blocks]
+        swap = rcps.swap_strands if self.config.rcps_strand_swap else _same
+        if swap is not _same and input_ids.shape[0] % 2:
+            raise ValueError("rcps_strand_swap: run the backbone on [sequences; reverse complements]")
         hidden, residual = self.embedding(input_ids), None
         if self.config.gradient_checkpointing and self.training and torch.is_grad_enabled():
             # one tensor crosses each checkpoint: the residual stream after the block's sum
             stream = hidden
-            for layer in self.layers:
-                stream = checkpoint(_stream_step, layer, stream, use_reentrant=False)
-            return self.norm_f(stream)
-        for layer in self.layers:
+            for layer in blocks:
+                stream = checkpoint(_stream_step, layer, swap(stream), use_reentrant=False)
+            return stream
+        for layer in blocks:
+            if swap is not _same:  # before every block (rcps.swap_strands)
+                hidden, residual = swap(hidden), None if residual is None else swap(residual)
             hidden, residual = layer(hidden, residual)
-        return self.norm_f(hidden + residual)
+        return hidden if residual is None else hidden + residual
 
     def strands(self, input_ids: torch.Tensor, both: bool):
         """Run on the sequences, or with ``both`` on [sequences; reverse complements] as one
@@ -101,6 +133,10 @@ class GenoMambaBackbone(nn.Module):
         return self.run(input_ids)
 
     forward = embed
+
+
+def _same(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def _stream_step(layer: Block, stream: torch.Tensor) -> torch.Tensor:
@@ -129,8 +165,10 @@ def init_weights(model: nn.Module, config: GenoMambaConfig):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, std=config.initializer_range)
         if config.rescale_prenorm_residual and isinstance(module, (BiMamba, MambaMixer)):
-            nn.init.kaiming_uniform_(module.out_proj.weight, a=5 ** 0.5)
-            module.out_proj.weight /= config.n_layer ** 0.5
+            for out_proj in (module.out_proj, getattr(module, "rev_out_proj", None)):
+                if out_proj is not None:
+                    nn.init.kaiming_uniform_(out_proj.weight, a=5 ** 0.5)
+                    out_proj.weight /= config.n_layer ** 0.5
 
 
 class _GenoMambaModel(nn.Module):
@@ -215,6 +253,25 @@ class GenoMambaForMaskedLM(_GenoMambaModel):
             logits = F.linear(self.backbone.run(input_ids), self.lm_weight)
         return at_least_fp32(logits)
 
+    def logits_at(self, input_ids: torch.Tensor, position: int, rc_average: bool | None = None) -> torch.Tensor:
+        """Logits (batch, VOCAB_SIZE) at one ``position``: ``forward(input_ids)[:, position]``
+        without the LM head's work at the other positions, and with the head in float32
+        even under bf16 autocast (the backbone runs in the autocast dtype), so scores
+        taken from them are not bf16-quantised."""
+        input_ids = as_token_ids(input_ids)
+        n, length = input_ids.shape
+        ps = self.config.rc_mode == "ps"
+        both = ps or self._use_rc_average(rc_average)
+        hidden, _ = self.backbone.strands(input_ids, both=both)
+        weight = self.lm_weight.float()
+        with torch.autocast(hidden.device.type, enabled=False):
+            fwd = F.linear(hidden[:n, position].float(), weight)
+            if not both:
+                return fwd
+            # the reverse strand's position for this one, complemented (rcps.combine_strand_logits)
+            rev = F.linear(hidden[n:, length - 1 - position].float(), weight)[:, self.backbone.complement]
+            return fwd + rev if ps else 0.5 * (fwd + rev)
+
     def _head(self):
         return {"rc_average": self.rc_average}
 
@@ -239,7 +296,8 @@ class GenoMambaForSequenceClassification(_GenoMambaModel):
     """Sequence classifier: backbone -> pooling over positions -> linear.
 
     pooling: "mean" or "max" over the non-[PAD] positions (all positions for a row that
-    is only padding), or "center" (position L // 2). With rc_mode "ps" the logits are
+    is only padding), "center" (position L // 2), "mean_center" or "attention" (see
+    ``genomamba.model.pooling``). With rc_mode "ps" the logits are
     the mean of both strands' logits (Caduceus-PS), so they are RC-invariant; with
     ``rc_average`` (default on for "ph", at inference) the same averaging is applied to a
     model without parameter sharing.
@@ -256,23 +314,25 @@ class GenoMambaForSequenceClassification(_GenoMambaModel):
             raise GenomambaError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self.config = config
         self.num_labels = num_labels
-        self.pooling = pooling
         self.rc_average = (config.rc_mode == "ph") if rc_average is None else bool(rc_average)
         self.backbone = GenoMambaBackbone(config)
-        self.score = nn.Linear(config.d_model, num_labels)
+        self.pooler = Pooling(pooling, config.d_model)
+        self.score = nn.Linear(feature_size(pooling, config.d_model), num_labels)
         init_weights(self, config)
         with torch.no_grad():
             nn.init.normal_(self.score.weight, std=config.initializer_range)
 
+    @property
+    def pooling(self) -> str:
+        return self.pooler.kind
+
+    @pooling.setter
+    def pooling(self, kind: str) -> None:  # between poolings of one feature size, without weights
+        self.pooler.kind = kind
+
     def pool(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
-        """(n, L, d) features of the sequences ``input_ids`` (n, L) -> (n, d)."""
-        if self.pooling == "center":
-            return hidden[:, hidden.shape[1] // 2]
-        keep = input_ids != PAD
-        keep = (keep | ~keep.any(dim=1, keepdim=True)).unsqueeze(-1)
-        if self.pooling == "mean":
-            return (hidden * keep).sum(1) / keep.sum(1)
-        return hidden.masked_fill(~keep, float("-inf")).amax(1)
+        """(n, L, d) features of the sequences ``input_ids`` (n, L) -> (n, score.in_features)."""
+        return self.pooler(hidden, input_ids)
 
     def forward(self, input_ids: torch.Tensor, rc_average: bool | None = None) -> torch.Tensor:
         """(batch, L) token ids -> logits (batch, num_labels), at least float32."""

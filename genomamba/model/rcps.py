@@ -16,6 +16,15 @@ channels, no flips inside the model) and convert only at the edges:
   lin(h(x))_t + lin(h(rc x))_{L-1-t}[comp], i.e. ``combine_strand_logits``.
 
 ``tests/test_model_rc.py`` checks this against a literal per-block Caduceus wrapper.
+
+Caduceus's *fused* add+norm branch (``fused_add_norm: true``, its released checkpoints)
+hands the halves to the norm the other way round: the first sub-call gets the second
+half unflipped, the second the first half flipped, and the residual keeps them in that
+order. Per strand that is ``swap_strands`` (T: [p; q] -> [flip(q); flip(p)]) before every
+block: hidden = norm_f(S_n T ... S_2 T S_1 T [e(x); e(rc x)]), S_i the plain block i
+(``GenoMambaConfig.rcps_strand_swap``; ``tests/test_convert.py`` checks it against a
+literal re-statement of that branch). T commutes with the strand exchange of rc(x), so
+the model stays exactly RC-equivariant.
 """
 
 from __future__ import annotations
@@ -55,6 +64,12 @@ def from_channel_layout(hidden: torch.Tensor) -> torch.Tensor:
     """Inverse of ``to_channel_layout``."""
     fwd, rev = hidden.chunk(2, dim=-1)
     return torch.cat([fwd, rc_features(rev)], dim=0)
+
+
+def swap_strands(strands: torch.Tensor) -> torch.Tensor:
+    """(2 * batch, L, d) [p; q] -> [flip(q); flip(p)], flip = reverse length and channels."""
+    fwd, rev = strands.chunk(2, dim=0)
+    return torch.cat([rev, fwd], dim=0).flip(-2, -1)
 
 
 def rc_logits(logits: torch.Tensor, complement: torch.Tensor) -> torch.Tensor:

@@ -41,12 +41,14 @@ class BiMambaFunction(torch.autograd.Function):
     D (2, E); out_w (d_model, E). Direction 0 runs forward, direction 1 in reverse."""
 
     @staticmethod
-    def forward(ctx, hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
+    def forward(ctx, hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w, grad=True):
         cd = compute_dtype(hidden)
         h = hidden.to(cd)
         d_inner = out_w.shape[1]
         x, z, u, x_dbl, delta, inputs = _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner)
-        save = any(ctx.needs_input_grad)  # nothing is kept for inference
+        # nothing is kept for inference (ctx.needs_input_grad is set under no_grad too, so the
+        # caller says whether autograd is on: ``bimamba``)
+        save = grad and any(ctx.needs_input_grad)
         out, _, state = scan_forward(*inputs, True, 0, save=save)
         y = out[0] + out[1]
         if save:
@@ -84,13 +86,23 @@ class BiMambaFunction(torch.autograd.Function):
         dhidden = torch.matmul(dxz.transpose(1, 2), in_w.to(cd)).to(ctx.hidden_dtype)
         return (dhidden, d_in_w, d_conv_w.to(conv_w.dtype),
                 None if conv_b is None else d_conv_b.to(conv_b.dtype),
-                d_x_proj_w, d_dt_w, d_dt_b, dA, dD, d_out_w)
+                d_x_proj_w, d_dt_w, d_dt_b, dA, dD, d_out_w, None)
+
+
+def bimamba(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
+    """``BiMambaFunction``, saving what the backward needs only where autograd records."""
+    return BiMambaFunction.apply(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w,
+                                 torch.is_grad_enabled())
 
 
 def _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner, x_dbl=None):
     """in_proj, convolutions, x_proj (unless given) and dt_proj: the scan's inputs."""
     cd = h.dtype
-    xz = torch.matmul(in_w.to(cd), h.transpose(1, 2))  # (n, 2E, L)
+    # one (2E, d) x (d, n L) product laid out (2E, n, L) and viewed as (n, 2E, L) (unit stride
+    # along L, as the kernels read it): far faster than the batched product of the shared
+    # weight with every sequence, for which cuBLAS picks a slow kernel
+    n, length, d_model = h.shape
+    xz = torch.matmul(in_w.to(cd), h.reshape(n * length, d_model).t()).view(-1, n, length).transpose(0, 1)
     x, z = xz[:, :d_inner], xz[:, d_inner:]
     u = conv_silu_forward(x, conv_w, conv_b)  # (2, n, E, L)
     if x_dbl is None:

@@ -33,9 +33,11 @@ def _sm_count(device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-#: Longest default segment. The backward's chunk-start scratch is (persistent programs x
-#: SEG_LEN / BLOCK_T x channels x N) fp32; 128 keeps peak memory below mamba-ssm's at
-#: every benchmark row on the H100 while costing little speed (benchmarks/RESULTS.md).
+#: Longest default segment when the scan is saved for a backward. The backward's chunk-start
+#: scratch is (persistent programs x SEG_LEN / BLOCK_T x channels x N) fp32; 128 keeps peak
+#: memory below mamba-ssm's at every benchmark row on the H100 while costing little speed
+#: (benchmarks/RESULTS.md). An inference-only forward has no scratch: its segments are as
+#: long as the parallelism allows, one pass when the rows alone fill the GPU.
 MAX_SEG_LEN = 128
 
 #: WARPS, BLOCK_T, SEG_LEN (0: auto), BWD_PER_SM (0: what fits), BWD_BLOCK_T, BWD_LANES_D,
@@ -43,7 +45,7 @@ MAX_SEG_LEN = 128
 DEFAULT_CONFIG = [1, 8, 0, 0, 4, 16, 0, 0]
 
 
-def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
+def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=True):
     """Launch settings: warps, channels per program and chunk length of the forward and
     the backward, segment length, the backward's persistent grid, and register caps.
 
@@ -51,6 +53,9 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
     more per step in registers: it walks shorter chunks and may split each channel's
     states over 2 lanes (16 channels per warp). Segments are short enough for about 8 programs per SM; the
     backward's persistent grid is what fits on the SMs at once under its register cap.
+    ``training=False`` (a forward that saves nothing) lifts the MAX_SEG_LEN cap: segments
+    then only split what the rows alone cannot spread over the SMs, and a batch of short
+    windows runs in one pass instead of a summary pass, a chain and a second pass.
     Tiny tiles under the interpreter, so several segments and chunks chain at test sizes.
     GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D,FWD_MAXNREG,BWD_MAXNREG"
     overrides them (0 keeps a default; a register cap of 0 in a spec means none) for tuning runs."""
@@ -71,8 +76,10 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device):
     if not seg_len:
         rows = n_dirs * batch * -(-dim // block_d)
         seg_len = _prev_pow2(max(1, rows * length // (8 * sms)))
-        # at most MAX_SEG_LEN: the backward's scratch grows with the segment length
-        seg_len = min(max(min(seg_len, MAX_SEG_LEN), 4 * max(block_t, bwd_block_t)),
+        # at most MAX_SEG_LEN for a backward: its scratch grows with the segment length
+        if training:
+            seg_len = min(seg_len, MAX_SEG_LEN)
+        seg_len = min(max(seg_len, 4 * max(block_t, bwd_block_t)),
                       max(triton.next_power_of_2(length), block_t, bwd_block_t))
     return dict(warps=warps, block_d=block_d, block_t=block_t, seg_len=seg_len, bwd_programs=per_sm * sms,
                 bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d, fwd_maxnreg=fwd_maxnreg or None,
@@ -102,7 +109,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save):
     R, batch, dim, length = u.shape
     nstate = A.shape[-1]
     groups = B.shape[2]
-    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device)
+    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device, training=save)
     warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
     n_seg = -(-length // seg_len)
     f32 = dict(device=u.device, dtype=torch.float32)
@@ -192,9 +199,10 @@ class _ScanTriton(torch.autograd.Function):
     Direction r is reversed when r xor rev_base is 1."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, rev_base):
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, grad):
         inputs = scan_inputs(u, delta, A, B, C, D, z, delta_bias)
-        out, last, state = scan_forward(*inputs, softplus, rev_base, save=any(ctx.needs_input_grad))
+        # ctx.needs_input_grad is set under no_grad too: ``grad`` says whether autograd records
+        out, last, state = scan_forward(*inputs, softplus, rev_base, save=grad and any(ctx.needs_input_grad))
         if state is not None:
             hs, sdt, ctx.config = state
             ctx.save_for_backward(*inputs, hs, sdt)
@@ -202,7 +210,7 @@ class _ScanTriton(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout, dlast):
-        return (*scan_backward(*ctx.saved_tensors, ctx.config, dout, dlast), None, None)
+        return (*scan_backward(*ctx.saved_tensors, ctx.config, dout, dlast), None, None, None)
 
 
 def _time_or_state_contiguous(x):
@@ -271,6 +279,7 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, de
         u.unsqueeze(0), delta.unsqueeze(0), A.unsqueeze(0), B.unsqueeze(0), C.unsqueeze(0),
         None if D is None else D.unsqueeze(0), None if z is None else z.unsqueeze(0),
         None if delta_bias is None else delta_bias.unsqueeze(0), bool(delta_softplus), int(bool(reverse)),
+        torch.is_grad_enabled(),
     )
     return (out[0], last[0]) if return_last_state else out[0]
 
@@ -284,5 +293,5 @@ def selective_scan_bidirectional_triton(u, delta, A, B, C, D=None, z=None, delta
         B, C = B.unsqueeze(2), C.unsqueeze(2)
     if z is not None and z.dim() == 3:
         z = z.unsqueeze(0)  # shared by both directions (stride 0 over the direction axis)
-    out, _ = _ScanTriton.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), 0)
+    out, _ = _ScanTriton.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), 0, torch.is_grad_enabled())
     return out[0] + out[1] if combine == "add" else out

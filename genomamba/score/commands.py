@@ -20,12 +20,13 @@ overrides, then the flags below.
 
 
 def register(subparsers) -> None:
-    d = settings.packaged("score")
     p = subparsers.add_parser(
         "score", help="score VCF variants with a pretrained (and optionally fine-tuned) model",
         description=SCORE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, metavar="DIR", help="masked-LM checkpoint (pretraining output)")
+    p.add_argument("--model", required=True, metavar="MODEL",
+                   help="pretrained masked LM: a pretraining run directory (pretrain --out), its model/, or "
+                        "one of its checkpoints/step-N.pt")
     p.add_argument("--reference", required=True, metavar="GENOME",
                    help="reference genome: FASTA (plain or bgzip) or token-shard directory")
     p.add_argument("--vcf", required=True, metavar="IN.vcf[.gz]", help="variants to score")
@@ -36,16 +37,20 @@ def register(subparsers) -> None:
                         "model's pretraining window, recorded in its config.json, else 1024)")
     p.add_argument("--head-window", type=int,
                    help="window for --head (default: the classifier's training sequence length)")
-    p.add_argument("--scores", help=f"comma-separated zero-shot scores: llr, emb (default {','.join(d['scores'])})")
+    p.add_argument("--scores", help="comma-separated zero-shot scores: llr, emb, pll (GM_PLL: any allele; opt-in)")
     p.add_argument("--skip-ref-mismatch", action="store_true", default=None,
                    help="flag and skip records whose REF, contig or position disagrees with the reference "
                         "(default: stop with an error listing them)")
     p.add_argument("--batch-size", type=int,
-                   help="windows per forward pass (default: 65536 / window, between 1 and 64)")
-    p.add_argument("--chunk-size", type=int, help=f"records read and scored at a time (default {d['chunk_size']})")
+                   help="windows per forward pass (default: on a GPU what half its free memory holds, at most 256; "
+                        "else 65536 / window, 1 to 64)")
+    p.add_argument("--chunk-size", type=int, help="records read and scored at a time")
     p.add_argument("--device", help="auto (GPU if there is one; the default), cpu, cuda, cuda:1, ...")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
                    help="auto (the default): bf16 autocast on GPU, fp32 on CPU")
+    p.add_argument("--profile", action="store_true", default=None,
+                   help="time each stage (VCF check, parsing, windows, copies to the GPU, forward, writing) and "
+                        "print a table of seconds and percent; also in summary.json")
     settings.add_arguments(p, "score", "window=2048 scores=[llr]")
     p.set_defaults(func=run_score_command)
 
@@ -55,5 +60,5 @@ def run_score_command(args) -> int:
 
     chosen = settings.from_args(args, "score")
     run_score(ScoreSettings(model=args.model, reference=args.reference, vcf=args.vcf, out=args.out,
-                            head=args.head, **chosen))
+                            head=args.head, **chosen), command=getattr(args, "command_line", None))
     return 0

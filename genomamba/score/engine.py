@@ -17,33 +17,36 @@ Scores, for one ALT:
   mean-pooled (non-[PAD] positions) final embeddings of the REF and ALT windows. Both
   strands enter: the "ps" layout holds both, other models concatenate the pooled features
   of both strands. The REF window is computed once per position.
+- ``pll`` (any allele that fits the window; off by default): the masked-LM
+  pseudo-log-likelihood difference of the ALT and REF windows over the changed bases and
+  ``pll_flank`` bases each side (``genomamba.score.pll``).
 - ``head`` (with a fine-tuned classifier): softmax(f(ALT window)) - softmax(f(REF window))
   per class, with RC-averaged predictions; the window is the classifier's training length.
 """
 
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from genomamba.data import MASK, PAD, encode
+from genomamba.data.windows import odd_span  # the geometry genomamba track shares
 from genomamba.device import autocast
+from genomamba.score.settings import DEFAULTS
 from genomamba.score.variants import Allele
 
-SCORES = ("llr", "emb")
-
-
-def odd_span(window: int) -> tuple[int, int]:
-    flank = (window - 1) // 2
-    return flank, 2 * flank + 1
+SCORES = ("llr", "emb", "pll")
 
 
 @dataclass
 class AlleleScores:
     llr: float | None = None
     emb: float | None = None
+    pll: float | None = None
     head: np.ndarray | None = None
 
 
@@ -53,6 +56,7 @@ class WorkCounts:
 
     llr: int = 0
     emb: int = 0
+    pll: int = 0
     head: int = 0
 
 
@@ -85,7 +89,8 @@ class Windows:
 
 class VariantScorer:
     def __init__(self, model, reference, window: int, device, batch_size: int = 8,
-                 precision: str = "auto", scores=SCORES, head=None, head_window: int | None = None):
+                 precision: str = "auto", scores=("llr", "emb"), head=None, head_window: int | None = None,
+                 pll_flank: int | None = None):
         self.model = model.eval()
         self.head = head.eval() if head is not None else None
         self.windows = Windows(reference, window)
@@ -93,8 +98,10 @@ class VariantScorer:
         self.device = device
         self.batch_size = batch_size
         self.scores = tuple(scores)
+        self.pll_flank = DEFAULTS["pll_flank"] if pll_flank is None else pll_flank
         self.precision = precision
         self.work = WorkCounts()
+        self.timer = StageTimer(enabled=False)
 
     # --- which scores an allele gets --------------------------------------------------
     def wants(self, allele: Allele) -> dict:
@@ -102,6 +109,7 @@ class VariantScorer:
         return {
             "llr": "llr" in self.scores and allele.is_snv,
             "emb": "emb" in self.scores and fits,
+            "pll": "pll" in self.scores and fits,
             "head": self.head is not None and self.head_windows.fits(allele),
         }
 
@@ -114,6 +122,8 @@ class VariantScorer:
         self._llr([(i, a) for i, a, w in todo if w["llr"]], out)
         if "emb" in self.scores:
             self._emb([(i, a) for i, a, w in todo if w["emb"]], out)
+        if "pll" in self.scores:
+            self._pll([(i, a) for i, a, w in todo if w["pll"]], out)
         if self.head is not None:
             self._head([(i, a) for i, a, w in todo if w["head"]], out)
         return out
@@ -142,6 +152,14 @@ class VariantScorer:
         for (i, a), alt in zip(items, alt_feats):
             out[i].emb = cosine_distance(ref_row[(a.contig, a.pos)], alt)
 
+    def _pll(self, items, out):
+        from genomamba.score.pll import pll_scores
+
+        values, rows = pll_scores(self, [a for _, a in items], self.pll_flank)
+        self.work.pll += rows
+        for (i, _), value in zip(items, values):
+            out[i].pll = value
+
     def _head(self, items, out):
         keys = _unique((a.contig, a.pos) for _, a in items)
         if not keys:
@@ -157,7 +175,8 @@ class VariantScorer:
     # --- forward passes ---------------------------------------------------------------
     def _center_logp(self, flank):
         def fn(ids):
-            logits = self.model(ids, rc_average=True)[:, flank, :4].float()
+            # float32 from the LM head on (logits_at), whatever the autocast dtype
+            logits = self.model.logits_at(ids, flank, rc_average=True)[:, :4]
             return torch.log_softmax(logits, dim=-1)
 
         return fn
@@ -175,14 +194,46 @@ class VariantScorer:
 
     @torch.no_grad()
     def _run(self, specs, build, fn) -> np.ndarray:
-        """fn over the windows ``build(spec)``, ``batch_size`` at a time; rows as float64."""
+        """fn over the windows ``build(spec)``, ``batch_size`` at a time; rows as float64.
+
+        On a GPU the windows go through pinned memory without waiting, and the results stay
+        on the device until the last batch, so the next batch is assembled while the GPU
+        runs this one."""
         rows = []
+        cuda = self.device.type == "cuda"
+        timer = self.timer
         for s in range(0, len(specs), self.batch_size):
-            batch = np.stack([build(spec) for spec in specs[s : s + self.batch_size]])
-            ids = torch.from_numpy(batch.astype(np.int64)).to(self.device)
-            with autocast(self.device, self.precision):
-                rows.append(fn(ids).float().cpu().numpy().astype(np.float64))
-        return np.concatenate(rows)
+            with timer("windows"):
+                batch = torch.from_numpy(np.stack([build(spec) for spec in specs[s : s + self.batch_size]]))
+            with timer("to_device", self.device):
+                ids = (batch.pin_memory() if cuda else batch).to(self.device, torch.int64, non_blocking=cuda)
+            with timer("forward", self.device), autocast(self.device, self.precision):
+                rows.append(fn(ids).float())
+        with timer("from_device", self.device):
+            return torch.cat(rows).cpu().numpy().astype(np.float64)
+
+
+class StageTimer:
+    """Seconds spent per stage (``with timer("forward", device): ...``), for ``--profile``.
+    Enabled, it waits for the GPU at the end of each timed stage so that the time is the
+    stage's own (which costs some overlap); disabled, it costs nothing."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str, device=None):
+        if not self.enabled:
+            yield
+            return
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if device is not None and device.type == "cuda":
+                torch.cuda.synchronize(device)
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def _mean_pool(hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,7 @@
 """``genomamba score``: stream a VCF, score each ALT, write every record back out.
 
+0. The models are located and loaded first (``genomamba.model.locate``), so a wrong
+   ``--model`` or ``--head`` is reported before the VCF is read.
 1. A checking pass reads the VCF once (records are not kept) and compares every record
    with the reference: unknown contig, REF past the contig end, REF mismatch. Any such
    record is an error listing the first ones, unless ``skip_ref_mismatch`` (then they are
@@ -10,7 +12,9 @@
    does not grow with the VCF.
 3. The run ends with a summary of scored and skipped counts by reason, printed and written
    to ``<out stem>.summary.json``, and a plot of the score distributions
-   (``<out stem>.scores.png``).
+   (``<out stem>.scores.png``). A VCF/BCF output gets its index and ``##genomamba_*``
+   provenance header lines (``genomamba.score.output``); the same provenance goes into
+   summary.json.
 
 This module runs those passes; the parts live beside it: ``settings`` (ScoreSettings),
 ``vcf`` (reading and checking the input), ``models`` (loading the checkpoints),
@@ -19,89 +23,194 @@ This module runs those passes; the parts live beside it: ``settings`` (ScoreSett
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import sys
 import time
 
-from tqdm import tqdm
-
+from genomamba.data.progress import Progress
 from genomamba.data.reference import open_reference
+from genomamba.errors import GenomambaError
 from genomamba.files import write_json
-from genomamba.score.models import load_models
-from genomamba.score.settings import ScoreSettings
-from genomamba.score.summary import Summary, plot_distribution
+from genomamba.score.models import load_models, locate_models
+from genomamba.score.settings import ScoreSettings, default_batch_size
+from genomamba.score import parallel
+from genomamba.score.summary import Summary, plot_distribution, profile_table
 from genomamba.score.variants import record_alleles, reference_problem
 from genomamba.score.vcf import check_pass, declare_learned, open_vcf, records
 
 __all__ = ["ScoreSettings", "run_score"]
 
+TBI_MAX_LENGTH = 2**29 - 1  # longer contigs need a CSI index
 
-def run_score(s: ScoreSettings) -> dict:
+
+def run_score(s: ScoreSettings, command: str | None = None) -> dict:
+    """Score ``s.vcf`` into ``s.out``; ``command``: the command line to record in the output
+    (default: this process's)."""
     import pysam
     import torch
 
-    from genomamba.score.engine import VariantScorer
-    from genomamba.score.output import open_writer, output_stem
     from genomamba.device import resolve_device
+    from genomamba.score.engine import StageTimer, VariantScorer
+    from genomamba.score.output import open_writer, output_stem
 
-    s.check()
     output_stem(s.out)  # fails early on an unknown output suffix
+    found = locate_models(s)  # a wrong --model or --head is reported before any data is read
+    s.check(found.model)
+    share = parallel.share_from_env()  # torchrun: this process's share of the records
     started = time.time()
+    timer = StageTimer(enabled=s.profile)
     verbosity = pysam.set_verbosity(0)  # our own messages say what htslib's warnings would
     try:
+        device = resolve_device(parallel.device_name(share, s.device))
+        parallel.start(share, device)
+        if s.batch_size is None:
+            s.batch_size = default_batch_size(s.window, device)
+        with timer("load"):
+            model, head, classes, head_window = load_models(s, found, device)
         reference = open_reference(s.reference)
-        n_records, learned, symbolic = check_pass(s.vcf, reference, s.skip_ref_mismatch)
-        device = resolve_device(s.device)
-        model, head, classes, head_window = load_models(s, device)
+        with timer("check"):
+            n_records, learned, symbolic = check_pass(s.vcf, reference, s.skip_ref_mismatch)
         scorer = VariantScorer(model, reference, s.window, device, s.batch_size, s.precision,
-                               s.scores, head, head_window)
+                               s.scores, head, head_window, pll_flank=s.pll_flank)
+        scorer.timer = timer
+        provenance = provenance_of(s, found, scorer, device, command)
         vf = open_vcf(s.vcf)
         declare_learned(vf.header, learned, symbolic)
-        writer = open_writer(s.out, vf.header, classes)
+        csi = _needs_csi(reference, vf.header)
+        part = parallel.part_path(s.out, share.rank, share.world) if share.world > 1 else None
+        writer = open_writer(part or s.out, vf.header, classes, provenance, csi=csi, pll="pll" in s.scores,
+                             index=part is None)
         summary = Summary()
         try:
-            with torch.inference_mode():
-                _score_stream(vf, reference, scorer, writer, summary, n_records, s)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
+            failure = None
+            try:
+                with torch.inference_mode():
+                    _score_stream(vf, reference, scorer, writer, summary, share.span(n_records), s, timer,
+                                  show=share.is_main)
+                with timer("write"):
+                    writer.close()
+            except Exception as exc:
+                writer.abort()
+                if share.world == 1:
+                    raise
+                failure = str(exc) if isinstance(exc, GenomambaError) else f"{type(exc).__name__}: {exc}"
+            except BaseException:
+                writer.abort()
+                raise
+            if share.world > 1:
+                summary = _gather_and_merge(share, s, failure, summary, scorer, timer, vf.header, classes,
+                                            provenance, csi)
+        finally:
+            if part is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(part)
         vf.close()
     finally:
         pysam.set_verbosity(verbosity)
-    seconds = time.time() - started
-    result = summary.as_dict(s, seconds, scorer.work)
+    parallel.end(share)
+    if not share.is_main:
+        return {}
     stem = output_stem(s.out)
+    with timer("plot"):
+        plot_distribution(f"{stem}.scores.png", summary.samples)
+    seconds = time.time() - started
+    result = summary.as_dict(s, seconds, scorer.work, provenance)
+    if s.profile:  # stages summed over the processes
+        result["profile"], table = profile_table(timer.seconds, seconds * share.world)
     write_json(f"{stem}.summary.json", result)
-    plot_distribution(f"{stem}.scores.png", summary.samples)
-    print(summary.line(), file=sys.stderr)
+    reference.keep_index()
+    print(summary.line(seconds), file=sys.stderr)
+    if s.profile:
+        print(table, file=sys.stderr)
     return result
 
 
-def _score_stream(vf, reference, scorer, writer, summary, n_records, s) -> None:
-    stream = records(vf, s.vcf)
-    bar = tqdm(total=n_records, desc="score", unit="rec", mininterval=1)
-    while True:
-        chunk = list(itertools.islice(stream, s.chunk_size))
-        if not chunk:
-            break
-        per_record = []
-        for i, rec in enumerate(chunk):
-            problem = reference_problem(rec, reference)
-            alleles = record_alleles(rec, i, problem[0] if problem else None)
-            for a in alleles:
-                if a.skip is None and not any(scorer.wants(a).values()):
-                    a.skip = "not_snv" if set(s.scores) == {"llr"} and not s.head else "allele_longer_than_window"
-            per_record.append(alleles)
-        flat = [a for alleles in per_record for a in alleles]
-        scores = scorer.score(flat)
-        k = 0
-        for rec, alleles in zip(chunk, per_record):
-            these = scores[k : k + len(alleles)]
-            k += len(alleles)
-            writer.write(rec, alleles, these)
-            summary.records += 1
-            for a, sc in zip(alleles, these):
-                summary.add(a, sc)
-        bar.update(len(chunk))
-    bar.close()
+def provenance_of(s: ScoreSettings, found, scorer, device, command: str | None) -> dict:
+    """What made this output: the ``##genomamba_*`` header lines and summary.json's
+    ``provenance`` (window: the bases each window spans, the given one made odd)."""
+    import shlex
+
+    from genomamba import __version__
+    from genomamba.device import uses_bf16
+
+    out = {
+        "version": __version__,
+        "command": command or "genomamba " + shlex.join(sys.argv[1:]),
+        "model": {"path": found.model.path, "weights_sha256": found.model.sha256},
+    }
+    if found.head is not None:
+        out["head"] = {"path": found.head.path, "weights_sha256": found.head.sha256}
+    out["window"] = scorer.windows.span
+    if found.head is not None:
+        out["head_window"] = scorer.head_windows.span
+    out["precision"] = "bf16" if uses_bf16(device, s.precision) else "fp32"
+    return out
+
+
+def _needs_csi(reference, header) -> bool:
+    lengths = [reference.length(c) for c in reference.contigs]
+    lengths += [c.length for c in header.contigs.values() if c.length]
+    return max(lengths, default=0) > TBI_MAX_LENGTH
+
+
+def _gather_and_merge(share, s, failure, summary, scorer, timer, header, classes, provenance, csi) -> Summary:
+    """Several processes: exchange failures, summaries, work and stage times; rank 0 copies
+    the parts into ``s.out`` (the others wait for it, so that their parts outlive the copy)."""
+    from genomamba.score.output import open_writer
+
+    ranks = parallel.gather(share, (failure, summary, scorer.work, timer.seconds))
+    parallel.raise_failures([r[0] for r in ranks])
+    for _, _, work, seconds in ranks[1:]:
+        for name, rows in vars(work).items():
+            setattr(scorer.work, name, getattr(scorer.work, name) + rows)
+        for stage, value in seconds.items():
+            timer.seconds[stage] = timer.seconds.get(stage, 0.0) + value
+    try:
+        if share.is_main:
+            with timer("merge"):
+                writer = open_writer(s.out, header, classes, provenance, csi=csi, pll="pll" in s.scores)
+                try:
+                    for rank in range(share.world):
+                        writer.copy_from(parallel.part_path(s.out, rank, share.world))
+                except BaseException:
+                    writer.abort()
+                    raise
+                writer.close()
+    finally:
+        parallel.barrier(share)
+    return Summary.merge([r[1] for r in ranks])
+
+
+def _score_stream(vf, reference, scorer, writer, summary, span, s, timer, show=True) -> None:
+    """Score records ``span`` (0-based, end excluded) of ``vf`` into ``writer``."""
+    start, stop = span
+    stream = itertools.islice(records(vf, s.vcf), start, stop)
+    with Progress(total=stop - start, desc="score", unit="rec", enabled=show) as bar:
+        while True:
+            with timer("parse"):
+                chunk = list(itertools.islice(stream, s.chunk_size))
+                per_record = []
+                for i, rec in enumerate(chunk):
+                    problem = reference_problem(rec, reference)
+                    alleles = record_alleles(rec, i, problem[0] if problem else None)
+                    for a in alleles:
+                        if a.skip is None and not any(scorer.wants(a).values()):
+                            a.skip = ("not_snv" if set(s.scores) == {"llr"} and not s.head
+                                      else "allele_longer_than_window")
+                    per_record.append(alleles)
+            if not chunk:
+                break
+            flat = [a for alleles in per_record for a in alleles]
+            scores = scorer.score(flat)
+            k = 0
+            with timer("write"):
+                for rec, alleles in zip(chunk, per_record):
+                    these = scores[k : k + len(alleles)]
+                    k += len(alleles)
+                    writer.write(rec, alleles, these)
+                    summary.records += 1
+                    for a, sc in zip(alleles, these):
+                        summary.add(a, sc)
+            bar.update(len(chunk))

@@ -8,8 +8,7 @@ import gzip
 import os
 from collections import Counter
 
-from tqdm import tqdm
-
+from genomamba.data.progress import Progress
 from genomamba.errors import GenomambaError
 from genomamba.score.variants import is_symbolic, reference_problem
 
@@ -67,14 +66,15 @@ def check_pass(path, reference, skip_ref_mismatch: bool):
     offset = header_line_count(path)
     problems, listed = Counter(), []
     n, symbolic = 0, False
-    for n, rec in enumerate(tqdm(records(vf, path, offset), desc="check", unit="rec", mininterval=1), 1):
-        symbolic = symbolic or any(is_symbolic(a) for a in rec.alts or ())
-        problem = reference_problem(rec, reference)
-        if problem:
-            problems[problem[0]] += 1
-            if len(listed) < MAX_LISTED:
-                line = f", line {offset + n}" if offset else ""
-                listed.append(f"{problem[1]} (record {n}{line})")
+    with Progress(records(vf, path, offset), desc="check", unit="rec", leave=False) as checked:
+        for n, rec in enumerate(checked, 1):
+            symbolic = symbolic or any(is_symbolic(a) for a in rec.alts or ())
+            problem = reference_problem(rec, reference)
+            if problem:
+                problems[problem[0]] += 1
+                if len(listed) < MAX_LISTED:
+                    line = f", line {offset + n}" if offset else ""
+                    listed.append(f"{problem[1]} (record {n}{line})")
     header = vf.header
     vf.close()
     total = sum(problems.values())

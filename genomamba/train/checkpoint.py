@@ -17,6 +17,7 @@ import torch
 
 from genomamba.errors import GenomambaError
 from genomamba.files import atomic_path
+from genomamba.model.locate import load_weights_only
 from genomamba.train.distributed import Dist
 
 PATTERN = re.compile(r"^step-(\d+)\.pt$")
@@ -24,9 +25,12 @@ FORMAT = 1
 
 
 def rng_state() -> dict:
+    """Every generator's state as tensors and plain types, which ``torch.load(weights_only=True)``
+    reads back (numpy's key array is stored as an int64 tensor)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -36,7 +40,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         cuda = state["cuda"]
@@ -70,11 +75,7 @@ def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise GenomambaError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # truncated zip, bad pickle, ...
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GenomambaError(f"{path}: checkpoint is truncated or corrupt ({reason})") from None
+    state = load_weights_only(path, "checkpoint is truncated or corrupt, or holds more than tensors and plain types")
     required = {"format", "step", "model", "optimizer", "scheduler", "sampler", "config", "rng"}
     if not isinstance(state, dict) or required - set(state):
         missing = sorted(required - set(state)) if isinstance(state, dict) else sorted(required)

@@ -27,25 +27,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from genomamba import settings
 from genomamba.data import PAD
+from genomamba.data.progress import Progress
 from genomamba.data.reference import open_reference
 from genomamba.device import autocast, resolve_device
 from genomamba.errors import GenomambaError
 from genomamba.model.model import POOLINGS
+from genomamba.model.pooling import LEARNED as LEARNED_POOLINGS
+from genomamba.train.finetune_defaults import DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE, DEFAULTS, METRICS, MODES
 from genomamba.train.finetune_metrics import classification_metrics
 from genomamba.train.tasks import class_names, label_ids, load_examples
-
-MODES = ("probe", "full")
-METRICS = ("mcc", "auroc", "accuracy", "macro_f1")
-DEFAULT_LR = {"probe": 1e-2, "full": 5e-4}
-DEFAULT_EPOCHS = {"probe": 200, "full": 10}  # a probe epoch is a pass over cached features
-DEFAULT_PATIENCE = {"probe": 20, "full": 3}
-
-
-DEFAULTS = settings.packaged("finetune")  # every default of the settings below
 
 
 @dataclass
@@ -66,14 +59,26 @@ class FinetuneSettings:
     metric: str = DEFAULTS["metric"]
     seed: int = DEFAULTS["seed"]
     device: str = DEFAULTS["device"]
+    baselines: tuple = tuple(DEFAULTS["baselines"])  # genomamba.train.baselines.BASELINES
 
     def check(self):
+        from genomamba.train.baselines import BASELINES
+
+        if isinstance(self.baselines, str):
+            self.baselines = [b.strip() for b in self.baselines.split(",") if b.strip()]
+        self.baselines = tuple(self.baselines or ())
+        bad = [b for b in self.baselines if b not in BASELINES]
+        if bad:
+            raise GenomambaError(f"baselines takes a subset of {', '.join(BASELINES)}, got {list(self.baselines)!r}")
         if self.mode not in MODES:
             raise GenomambaError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.metric not in METRICS:
             raise GenomambaError(f"metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
         if self.pooling not in POOLINGS:
             raise GenomambaError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.mode == "probe" and self.pooling in LEARNED_POOLINGS:
+            raise GenomambaError(f"pooling {self.pooling} has weights to learn: use mode=full (a probe trains only "
+                                 "the linear layer)")
         for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) is not None:
                 settings.check_number(name, getattr(self, name), integer=True, minimum=1)
@@ -124,8 +129,8 @@ def pooled_features(clf, sequences, batch_size, device, desc="features") -> torc
     """Strand-averaged pooled features (n, d_model) of a frozen classifier backbone:
     ``clf.score`` of these equals ``clf`` in eval mode with RC averaging."""
     clf.eval()
-    feats = torch.zeros(len(sequences), clf.config.d_model)
-    for index in tqdm(batches([len(s) for s in sequences], batch_size, None), desc=desc, unit="batch", leave=False):
+    feats = torch.zeros(len(sequences), clf.score.in_features)
+    for index in Progress(batches([len(s) for s in sequences], batch_size, None), desc=desc, unit="batch", leave=False):
         ids = collate(sequences, index, device)
         with autocast(device):
             hidden, ran = clf.backbone.strands(ids, both=True)
@@ -138,7 +143,7 @@ def pooled_features(clf, sequences, batch_size, device, desc="features") -> torc
 def predict_probs(clf, sequences, batch_size, device, desc="predict") -> np.ndarray:
     clf.eval()
     probs = np.zeros((len(sequences), clf.num_labels), dtype=np.float64)
-    for index in tqdm(batches([len(s) for s in sequences], batch_size, None), desc=desc, unit="batch", leave=False):
+    for index in Progress(batches([len(s) for s in sequences], batch_size, None), desc=desc, unit="batch", leave=False):
         with autocast(device):
             logits = clf(collate(sequences, index, device), rc_average=True)
         probs[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
@@ -216,7 +221,8 @@ def train_full(clf, data, s: FinetuneSettings, device, history):
     for epoch in range(1, s.epochs + 1):
         clf.train()
         losses = []
-        bar = tqdm(batches([len(q) for q in sequences], s.batch_size, rng), desc=f"epoch {epoch}", unit="batch")
+        bar = Progress(batches([len(q) for q in sequences], s.batch_size, rng), desc=f"epoch {epoch}", unit="batch",
+                       leave=False)
         for index in bar:
             ids = collate(sequences, index, device)
             if augment:
@@ -233,11 +239,30 @@ def train_full(clf, data, s: FinetuneSettings, device, history):
         val_probs = predict_probs(clf, data["val"][0].sequences, s.batch_size, device, desc="val")
         val = classification_metrics(data["val"][1], val_probs)
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val": val})
-        tqdm.write(f"epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, val {s.metric} {val[s.metric]}")
+        bar.close()
+        bar.write(f"epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, val {s.metric} {val[s.metric]}")
         if stop.update(epoch, val, clf.state_dict()):
             break
     clf.load_state_dict(stop.best_state)
     return stop
+
+
+def run_baselines(s: FinetuneSettings, data, n_classes: int) -> dict:
+    """The ``s.baselines`` fitted on the same splits (``genomamba.train.baselines``)."""
+    import sys
+
+    from genomamba.train.baselines import fit_baselines
+
+    out = fit_baselines(s.baselines, {k: v[0].sequences for k, v in data.items()}, {k: v[1] for k, v in data.items()},
+                        n_classes, s.metric)
+    held_out = "test" if "test" in data else "val"
+    for name, result in out.items():
+        if "skipped" in result:
+            print(f"finetune: baseline {name} skipped: {result['skipped']}", file=sys.stderr)
+            continue
+        line = ", ".join(f"{m} {result[held_out][m]:.3f}" for m in ("accuracy", "auroc") if result[held_out][m] is not None)
+        print(f"finetune: baseline {name} ({result['features']}): {held_out} {line}", file=sys.stderr)
+    return out
 
 
 def run_finetune(s: FinetuneSettings) -> dict:
@@ -288,5 +313,7 @@ def run_finetune(s: FinetuneSettings) -> dict:
         "history": history,
         "seconds": round(time.time() - started, 2),
     }
+    if s.baselines:
+        metrics["baselines"] = run_baselines(s, data, len(classes))
     write_outputs(s.out, clf, classes, metrics, results)
     return metrics

@@ -18,7 +18,7 @@ OUT/scores.png.
 
 
 def add_finetune(subparsers) -> None:
-    from genomamba.train.finetune import DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE, DEFAULTS, METRICS, MODES
+    from genomamba.train.finetune_defaults import DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_PATIENCE, METRICS, MODES, POOLINGS
 
     def per_mode(table):
         return f"{table['probe']} probe, {table['full']} full"
@@ -34,17 +34,18 @@ def add_finetune(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--genome", metavar="FASTA|SHARDS", help="genome for BED sets: FASTA or token-shard directory")
     p.add_argument("--mode", choices=MODES,
-                   help=f"probe: linear probe on frozen features; full: train every weight (default {DEFAULTS['mode']})")
-    p.add_argument("--pooling", choices=("mean", "max", "center"), help=f"default {DEFAULTS['pooling']}")
+                   help="probe: linear probe on frozen features; full: train every weight")
+    p.add_argument("--pooling", choices=POOLINGS, help="how the positions' features become one vector")
     p.add_argument("--epochs", type=int, help=f"maximum epochs (default {per_mode(DEFAULT_EPOCHS)})")
-    p.add_argument("--batch-size", type=int, help=f"default {DEFAULTS['batch_size']}")
+    p.add_argument("--batch-size", type=int, help="sequences per batch")
     p.add_argument("--lr", type=float, help=f"learning rate (default {per_mode(DEFAULT_LR)})")
-    p.add_argument("--weight-decay", type=float, help=f"default {DEFAULTS['weight_decay']}")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay")
     p.add_argument("--patience", type=int,
                    help=f"epochs without validation improvement before stopping (default {per_mode(DEFAULT_PATIENCE)})")
-    p.add_argument("--metric", choices=METRICS, help=f"validation metric for early stopping (default {DEFAULTS['metric']})")
-    p.add_argument("--seed", type=int, help=f"default {DEFAULTS['seed']}")
+    p.add_argument("--metric", choices=METRICS, help="validation metric that picks the best epoch")
+    p.add_argument("--seed", type=int, help="seed of everything random")
     p.add_argument("--device", help="auto (GPU if there is one; the default), cpu, cuda, cuda:1, ...")
+    p.add_argument("--baselines", help="comma-separated baselines fitted on the same splits: kmer, onehot")
     settings.add_arguments(p, "finetune", "mode=probe lr=0.001")
     p.set_defaults(func=run_finetune_command)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genomamba.data.progress import Progress
 from genomamba.device import allow_tf32, autocast
 from genomamba.errors import GenomambaError
 from genomamba.files import write_text
@@ -220,12 +221,11 @@ class Trainer:
 
         Returns (the last validation's metrics, steps run).
         """
-        from tqdm import tqdm
-
         t = self.cfg["train"]
         steps_run, val = 0, None
-        with tqdm(total=total, initial=self.step, desc="pretrain", unit="step",
-                  disable=not self.env.is_main, dynamic_ncols=True, mininterval=1.0) as bar:
+        # a bar on a terminal; in a log, the train and validation lines below (no \r redraws)
+        with Progress(total=total, initial=self.step, desc="pretrain", unit="step",
+                      enabled=self.env.is_main, every=float("inf")) as bar:
             self.metrics.start()
             self.model.train()
             while self.step < end:
@@ -246,6 +246,9 @@ class Trainer:
     def log_train(self, bar, grad_norm) -> None:
         record = self.metrics.train_record(self.step, self.scheduler.get_last_lr()[0], grad_norm)
         bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['acc']:.3f}", lr=f"{record['lr']:.2e}")
+        if self.env.is_main and not bar.interactive:
+            bar.write(f"step {self.step}/{self.cfg['train']['steps']}: train loss {record['loss']:.4f} "
+                      f"acc {record['acc']:.4f} lr {record['lr']:.2e} ({record['tokens_per_s']:,.0f} tokens/s)")
 
     def validate(self, bar) -> dict | None:
         val = self.evaluate()

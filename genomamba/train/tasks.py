@@ -8,23 +8,28 @@
   sequence text or FASTA; the class is the sub-directory name);
 - ``*.bed[.gz]``: ``chrom  start  end  label`` (0-based, end exclusive; an optional 5th
   column is ignored and a 6th, the strand, reverse-complements ``-`` intervals), cut from
-  ``genome`` (anything ``genomamba.data.reference.open_reference`` opens);
+  ``genome`` (anything ``genomamba.data.reference.open_reference`` opens); each example is
+  named as a samtools region, ``chrom:start-end`` 1-based inclusive (BED ``c 0 10`` is
+  ``c:1-10``), with ``(-)`` for a minus-strand interval;
 - ``*.tsv[.gz]`` / ``*.txt[.gz]`` / ``*.csv``-free text: ``sequence<TAB>label``, with an
   optional header row naming the columns (``sequence``, ``label``, optionally ``name``).
 
-Every reader returns ``Examples``: names, token arrays (uint8) and string labels. Bad input
+Every reader returns ``Examples``: names, token arrays (uint8) and string labels (the BED
+and TSV parsing is ``genomamba.data.regions``, shared with ``genomamba embed`` and ``predict``). Bad input
 raises a one-line ``GenomambaError`` naming the file, record and line.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from genomamba.data import encode, reverse_complement
+from genomamba.data.regions import bed_regions, tsv_regions
+from genomamba.data.regions import encode_sequence as _encode
+from genomamba.data.regions import open_text as _open_text
+from genomamba.data.regions import strip_gz as _strip_gz
 from genomamba.errors import GenomambaError, where
 
 FASTA_EXTENSIONS = (".fa", ".fasta", ".fna", ".fas")
@@ -85,77 +90,17 @@ def label_ids(examples: Examples, classes: list[str], path) -> np.ndarray:
 
 
 def read_tsv(path) -> Examples:
-    examples = Examples()
-    seq_col, label_col, name_col = 0, 1, None
-    first = True
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split("\t")
-            lowered = [f.strip().lower() for f in fields]
-            is_first, first = first, False
-            if is_first and "sequence" in lowered:
-                if "label" not in lowered:
-                    raise GenomambaError(f"{where(path, line=lineno)}: header has 'sequence' but no 'label' column")
-                seq_col, label_col = lowered.index("sequence"), lowered.index("label")
-                name_col = next((lowered.index(k) for k in ("name", "id") if k in lowered), None)
-                continue
-            need = max(seq_col, label_col, name_col or 0) + 1
-            if len(fields) < need:
-                raise GenomambaError(
-                    f"{where(path, line=lineno)}: expected {need} tab-separated columns "
-                    f"(sequence, label), got {len(fields)}"
-                )
-            name = fields[name_col].strip() if name_col is not None else f"line{lineno}"
-            label = fields[label_col].strip()
-            if not label:
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: empty label")
-            examples.add(name, _encode(fields[seq_col].strip(), path, name, lineno), label)
-    return examples
+    return _examples(tsv_regions(path, labelled=True))
 
 
 def read_bed(path, genome) -> Examples:
-    if not hasattr(genome, "window"):
-        from genomamba.data.reference import open_reference
+    return _examples(bed_regions(path, genome, labelled=True))
 
-        genome = open_reference(genome)
+
+def _examples(regions) -> Examples:
     examples = Examples()
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip() or line.startswith(("#", "track", "browser")):
-                continue
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) < 4:
-                raise GenomambaError(
-                    f"{where(path, line=lineno)}: expected chrom, start, end, label (tab-separated), "
-                    f"got {len(fields)} column(s)"
-                )
-            chrom, label = fields[0], fields[3].strip()
-            name = f"{chrom}:{fields[1]}-{fields[2]}"
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except ValueError:
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: start/end are not integers") from None
-            if not 0 <= start < end:
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: need 0 <= start < end")
-            if chrom not in genome:
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: contig {chrom!r} not in {genome.path}")
-            if end > genome.length(chrom):
-                raise GenomambaError(
-                    f"{where(path, record=name, line=lineno)}: end {end} is beyond the end of "
-                    f"{chrom} ({genome.length(chrom)} bases)"
-                )
-            if not label:
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: empty label")
-            tokens = genome.fetch(chrom, start, end)
-            strand = fields[5].strip() if len(fields) > 5 else "+"
-            if strand == "-":
-                tokens = reverse_complement(tokens)
-            elif strand not in ("+", "."):
-                raise GenomambaError(f"{where(path, record=name, line=lineno)}: strand must be +, - or ., got {strand!r}")
-            examples.add(name + ("(-)" if strand == "-" else ""), np.ascontiguousarray(tokens), label)
+    for region in regions:
+        examples.add(region.name, region.tokens, region.label)
     return examples
 
 
@@ -210,29 +155,6 @@ def _read_fasta(path, default_name=None):
         yield name, "".join(parts), start
 
 
-def _encode(seq, path, name, lineno) -> np.ndarray:
-    if not seq:
-        raise GenomambaError(f"{where(path, record=name, line=lineno)}: empty sequence")
-    try:
-        return encode(seq)
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise GenomambaError(f"{where(path, record=name, line=lineno)}: {exc}") from None
-
-
 def _class_from_filename(entry: str) -> str:
     stem = _strip_gz(entry)
     return stem[: stem.rfind(".")]
-
-
-def _strip_gz(path: str) -> str:
-    return path[:-3] if path.endswith(".gz") else path
-
-
-def _open_text(path):
-    try:
-        if path.endswith(".gz"):
-            return gzip.open(path, "rt")
-        return open(path)
-    except OSError as exc:
-        raise GenomambaError(f"{path}: {exc.strerror}") from None
-

@@ -11,15 +11,21 @@ def _finetune_entry(task):
 
 
 def pretrained_model_dir(entry, where):
-    """results/pretrain/MODEL/model for an entry's ``model`` (default: the only pretrain entry)."""
+    """results/pretrain/MODEL/model for an entry's ``model`` (default: the only pretrain entry),
+    or the path of a ``models:`` entry (a converted or external model directory)."""
     models = list(config.get("pretrain") or {})
+    external = config.get("models") or {}
     name = entry.get("model")
+    if name in external:
+        return external[name]["path"]
     if name is None:
         if len(models) != 1:
-            raise ValueError(f"config/config.yaml: {where}: set model: (pretrain entries: {', '.join(models) or 'none'})")
+            raise ValueError(f"config/config.yaml: {where}: set model: (pretrain entries: {', '.join(models) or 'none'}; "
+                             f"models entries: {', '.join(external) or 'none'})")
         name = models[0]
     elif name not in models:
-        raise ValueError(f"config/config.yaml: {where}: model {name!r} is not a pretrain entry ({', '.join(models)})")
+        raise ValueError(f"config/config.yaml: {where}: model {name!r} is neither a pretrain nor a models entry "
+                         f"({', '.join([*models, *external])})")
     return f"results/pretrain/{name}/model"
 
 
