@@ -8,8 +8,10 @@
 #       head: example_cds            # optional: a finetune entry (adds GM_HEAD_<class>)
 #       window: 1024
 #
-# Writes results/score/NAME.vcf.gz (every input record, GM_* INFO fields),
-# NAME.summary.json (scored/skipped counts) and NAME.scores.png.
+# Writes results/score/NAME.vcf.gz (every input record, GM_* INFO fields) with its tabix index
+# NAME.vcf.gz.tbi (declared, so Snakemake keeps its time stamp after the data's: the input VCF
+# must be sorted, as for `bcftools index`), NAME.summary.json (scored/skipped counts) and
+# NAME.scores.png.
 
 
 rule score:
@@ -17,6 +19,7 @@ rule score:
         unpack(_score_inputs),
     output:
         vcf="results/score/{variants}.vcf.gz",
+        tbi="results/score/{variants}.vcf.gz.tbi",
         summary="results/score/{variants}.summary.json",
         plot="results/score/{variants}.scores.png",
     wildcard_constraints:
