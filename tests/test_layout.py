@@ -9,9 +9,9 @@ import genomamba
 ROOT = Path(genomamba.__file__).parent
 
 #: what each part of the package may import (besides itself). Top-level modules
-#: (errors, files, device, settings) are the floor every part may use; ``cli`` and
+#: (errors, files, device, distributed, settings) are the floor every part may use; ``cli`` and
 #: ``__main__`` tie the steps together.
-FLOOR = {"errors", "files", "device", "settings", "__init__"}
+FLOOR = {"errors", "files", "device", "distributed", "settings", "__init__"}
 ALLOWED = {
     "ops": set(),
     "data": set(),

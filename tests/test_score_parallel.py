@@ -12,7 +12,8 @@ import pysam
 import pytest
 
 from genomamba.cli import main
-from genomamba.score.parallel import Share, part_path
+from genomamba.distributed import Dist
+from genomamba.score.parallel import part_path, span
 from test_score import WINDOW, env, odd_cases, write_vcf  # noqa: F401  (env: the fixture)
 
 STAGES = {"load", "check", "parse", "windows", "to_device", "forward", "from_device", "write", "plot", "other"}
@@ -32,7 +33,7 @@ def odd_vcf(env, tmp_path):
 def test_shares_cover_the_records_in_order():
     for n in (0, 1, 5, 13):
         for world in (1, 2, 3):
-            spans = [Share(r, world).span(n) for r in range(world)]
+            spans = [span(Dist(r, world), n) for r in range(world)]
             assert spans[0][0] == 0 and spans[-1][1] == n
             assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
 

@@ -253,23 +253,25 @@ class GenoMambaForMaskedLM(_GenoMambaModel):
             logits = F.linear(self.backbone.run(input_ids), self.lm_weight)
         return at_least_fp32(logits)
 
-    def logits_at(self, input_ids: torch.Tensor, position: int, rc_average: bool | None = None) -> torch.Tensor:
-        """Logits (batch, VOCAB_SIZE) at one ``position``: ``forward(input_ids)[:, position]``
-        without the LM head's work at the other positions, and with the head in float32
-        even under bf16 autocast (the backbone runs in the autocast dtype), so scores
-        taken from them are not bf16-quantised."""
+    def logits_at(self, input_ids: torch.Tensor, position, rc_average: bool | None = None) -> torch.Tensor:
+        """Logits (batch, VOCAB_SIZE) at one position per row (``position``: an int, or a
+        (batch,) tensor of positions): ``forward(input_ids)[rows, position]`` without the LM
+        head's work at the other positions, and with the head in float32 even under bf16
+        autocast (the backbone runs in the autocast dtype), so scores taken from them are
+        not bf16-quantised."""
         input_ids = as_token_ids(input_ids)
         n, length = input_ids.shape
         ps = self.config.rc_mode == "ps"
         both = ps or self._use_rc_average(rc_average)
         hidden, _ = self.backbone.strands(input_ids, both=both)
         weight = self.lm_weight.float()
+        rows = torch.arange(n, device=hidden.device)
         with torch.autocast(hidden.device.type, enabled=False):
-            fwd = F.linear(hidden[:n, position].float(), weight)
+            fwd = F.linear(hidden[rows, position].float(), weight)
             if not both:
                 return fwd
             # the reverse strand's position for this one, complemented (rcps.combine_strand_logits)
-            rev = F.linear(hidden[n:, length - 1 - position].float(), weight)[:, self.backbone.complement]
+            rev = F.linear(hidden[n + rows, length - 1 - position].float(), weight)[:, self.backbone.complement]
             return fwd + rev if ps else 0.5 * (fwd + rev)
 
     def _head(self):

@@ -10,95 +10,34 @@ order into the output through the ordinary writer, so the output, its header and
 index are those of a one-process run, and writes the merged summary. The parts are
 removed at the end, also after a failure.
 
-Processes: torchrun's ``WORLD_SIZE``/``RANK``/``LOCAL_RANK``; the group uses NCCL when the
-ranks run on GPUs (rank r on ``cuda:LOCAL_RANK`` for ``--device auto`` or ``cuda``) and
-gloo on the CPU.
+Processes: ``genomamba.distributed`` (torchrun's environment, the process group: NCCL when
+the ranks run on GPUs, rank r on ``cuda:LOCAL_RANK`` for ``--device auto`` or ``cuda``, gloo
+on the CPU).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 
+from genomamba.distributed import Dist
 from genomamba.errors import GenomambaError
 from genomamba.score.output import output_kind
 
 
-@dataclass
-class Share:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def span(self, n_records: int) -> tuple[int, int]:
-        """The records (0-based, end excluded) this rank scores."""
-        return self.rank * n_records // self.world, (self.rank + 1) * n_records // self.world
+def span(env: Dist, n_records: int) -> tuple[int, int]:
+    """The records (0-based, end excluded) rank ``env.rank`` scores."""
+    return env.rank * n_records // env.world, (env.rank + 1) * n_records // env.world
 
 
-def share_from_env() -> Share:
-    """This process's share, from torchrun's environment (one process without it)."""
-    try:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        rank = int(os.environ.get("RANK", "0"))
-        local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
-    except ValueError:
-        raise GenomambaError("WORLD_SIZE, RANK and LOCAL_RANK must be integers (set by torchrun)") from None
-    if world < 1 or not 0 <= rank < world:
-        raise GenomambaError(f"RANK {rank} is not within WORLD_SIZE {world}")
-    return Share(rank, world, local_rank)
-
-
-def device_name(share: Share, name: str) -> str:
+def device_name(env: Dist, name: str) -> str:
     """The device this rank uses: ``cuda:LOCAL_RANK`` for ``auto``/``cuda`` when there are GPUs
     and several processes; ``name`` otherwise."""
     import torch
 
-    if share.world > 1 and name in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:{share.local_rank}"
+    if env.world > 1 and name in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{env.local_rank}"
     return name
-
-
-def start(share: Share, device) -> None:
-    """Join the process group (several processes only)."""
-    import torch
-    import torch.distributed as dist
-
-    if share.world == 1 or dist.is_initialized():
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-
-
-def gather(share: Share, obj) -> list:
-    """Every rank's ``obj``, in rank order (on every rank)."""
-    if share.world == 1:
-        return [obj]
-    import torch.distributed as dist
-
-    out = [None] * share.world
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def barrier(share: Share) -> None:
-    if share.world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def end(share: Share) -> None:
-    if share.world > 1:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def part_path(out: str, rank: int, world: int) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from genomamba.data import MASK, encode
 
@@ -62,18 +61,9 @@ def scored_positions(windows, allele, anchor: str, k: int) -> range:
 
 def masked_logp(model, ids: torch.Tensor) -> torch.Tensor:
     """log p(A, C, G, T) (batch, 4) at each row's [MASK] position (one per row), both
-    strands (as ``GenoMambaForMaskedLM.logits_at`` with rc_average, for a position per
-    row), the LM head in float32 whatever the autocast dtype."""
-    n, length = ids.shape
+    strands, from the float32 LM head (``logits_at``)."""
     pos = (ids == MASK).to(torch.int64).argmax(1)
-    rows = torch.arange(n, device=ids.device)
-    hidden, _ = model.backbone.strands(ids, both=True)
-    weight = model.lm_weight.float()
-    with torch.autocast(ids.device.type, enabled=False):
-        fwd = F.linear(hidden[rows, pos].float(), weight)
-        rev = F.linear(hidden[n + rows, length - 1 - pos].float(), weight)[:, model.backbone.complement]
-        logits = fwd + rev if model.config.rc_mode == "ps" else 0.5 * (fwd + rev)
-    return torch.log_softmax(logits[:, :ACGT], dim=-1)
+    return torch.log_softmax(model.logits_at(ids, pos, rc_average=True)[:, :ACGT], dim=-1)
 
 
 def pll_scores(scorer, alleles, k: int) -> tuple[list[float], int]:

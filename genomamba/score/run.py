@@ -53,18 +53,19 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
 
     from genomamba.device import resolve_device
     from genomamba.score.engine import StageTimer, VariantScorer
+    from genomamba.distributed import from_env, start, teardown
     from genomamba.score.output import open_writer, output_stem
 
     output_stem(s.out)  # fails early on an unknown output suffix
     found = locate_models(s)  # a wrong --model or --head is reported before any data is read
     s.check(found.model)
-    share = parallel.share_from_env()  # torchrun: this process's share of the records
+    share = from_env()  # torchrun: this process's share of the records
     started = time.time()
     timer = StageTimer(enabled=s.profile)
     verbosity = pysam.set_verbosity(0)  # our own messages say what htslib's warnings would
     try:
         device = resolve_device(parallel.device_name(share, s.device))
-        parallel.start(share, device)
+        start(share, device)
         if s.batch_size is None:
             s.batch_size = default_batch_size(s.window, device)
         with timer("load"):
@@ -87,7 +88,7 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
             failure = None
             try:
                 with torch.inference_mode():
-                    _score_stream(vf, reference, scorer, writer, summary, share.span(n_records), s, timer,
+                    _score_stream(vf, reference, scorer, writer, summary, parallel.span(share, n_records), s, timer,
                                   show=share.is_main)
                 with timer("write"):
                     writer.close()
@@ -109,7 +110,7 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
         vf.close()
     finally:
         pysam.set_verbosity(verbosity)
-    parallel.end(share)
+    teardown()
     if not share.is_main:
         return {}
     stem = output_stem(s.out)
@@ -160,7 +161,7 @@ def _gather_and_merge(share, s, failure, summary, scorer, timer, header, classes
     the parts into ``s.out`` (the others wait for it, so that their parts outlive the copy)."""
     from genomamba.score.output import open_writer
 
-    ranks = parallel.gather(share, (failure, summary, scorer.work, timer.seconds))
+    ranks = share.gather_objects((failure, summary, scorer.work, timer.seconds))
     parallel.raise_failures([r[0] for r in ranks])
     for _, _, work, seconds in ranks[1:]:
         for name, rows in vars(work).items():
@@ -179,7 +180,7 @@ def _gather_and_merge(share, s, failure, summary, scorer, timer, header, classes
                     raise
                 writer.close()
     finally:
-        parallel.barrier(share)
+        share.barrier()
     return Summary.merge([r[1] for r in ranks])
 
 
