@@ -1,13 +1,17 @@
-"""One full masked-LM training step of the model: speed and memory beside Caduceus.
+"""One full masked-LM training step of the model: speed and memory, beside Caduceus's own code.
 
 A step is forward, loss, backward and AdamW under bf16 autocast, on random tokens
 with 15% of positions masked. After ``--warmup`` steps (Triton compilation,
 allocator warm-up) it times ``--steps`` steps and reports the median s/step,
 tokens/s (batch * length / s) and the peak memory (GPU: peak allocated by torch;
-CPU: peak RSS of the process), beside the Caduceus anchor (one H100, L = 131,072,
-batch 1, d_model 256, 16 layers) and the ratios when the setup is the anchor's.
+CPU: peak RSS of the process). With ``--peer caduceus`` the same step (same
+architecture: our config written as a Caduceus config by genomamba.convert, same tokens
+in Caduceus's vocabulary, same loss and optimizer) is timed in the same process with
+Caduceus's Hugging Face model code over mamba-ssm's and causal-conv1d's CUDA kernels,
+built here by benchmarks/peers.py, and the table gets the ratios.
 
     python benchmarks/bench_model.py                          # ps, L 131072, batch 1, GPU
+    python benchmarks/bench_model.py --peer caduceus --batch 4
     python benchmarks/bench_model.py --mode ph --checkpointing
     python benchmarks/bench_model.py --length 1024 --d-model 32 --n-layer 2 --device cpu
 """
@@ -23,24 +27,18 @@ import time
 import torch
 import torch.nn.functional as F
 
-from genomamba.data.vocab import MASK, VOCAB_SIZE
+from genomamba.data.vocab import MASK
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM
-
-ANCHOR_LENGTH, ANCHOR_BATCH, ANCHOR_D_MODEL, ANCHOR_N_LAYER = 131_072, 1, 256, 16
-#: mode -> (name, s/step, tokens/s, peak GiB), Caduceus at the setup above
-ANCHORS = {
-    "ps": ("Caduceus-PS", 0.787, 166_467, 36.3),
-    "ph": ("Caduceus-Ph", 0.371, 353_712, 18.2),
-}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("ps", "ph"), default="ps", help="RC mode (default ps)")
-    p.add_argument("--batch", type=int, default=ANCHOR_BATCH)
-    p.add_argument("--length", type=int, default=ANCHOR_LENGTH)
-    p.add_argument("--d-model", type=int, default=ANCHOR_D_MODEL)
-    p.add_argument("--n-layer", type=int, default=ANCHOR_N_LAYER)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--length", type=int, default=131_072)
+    p.add_argument("--d-model", type=int, default=256)
+    p.add_argument("--n-layer", type=int, default=16)
+    p.add_argument("--peer", choices=("caduceus",), help="also time Caduceus's own model code, side by side (GPU)")
     p.add_argument("--checkpointing", action="store_true", help="activation checkpointing per block")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backend", default="auto", choices=("auto", "triton", "torch"), help="scan backend")
@@ -75,25 +73,45 @@ def peak_gib(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
-def run(args):
+def our_config(args):
+    return GenoMambaConfig(d_model=args.d_model, n_layer=args.n_layer, rc_mode=args.mode, scan_backend=args.backend,
+                           gradient_checkpointing=args.checkpointing)
+
+
+def run(args, peer=False):
+    """Time the step for our model, or (``peer``) for Caduceus's code at the same architecture."""
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    config = GenoMambaConfig(
-        d_model=args.d_model, n_layer=args.n_layer, rc_mode=args.mode, scan_backend=args.backend,
-        gradient_checkpointing=args.checkpointing,
-    )
-    model = GenoMambaForMaskedLM(config).to(device).train()
+    config = our_config(args)
+    inputs, labels = make_batch(args.batch, args.length, device, args.seed)
+    if peer:
+        from peers import load_caduceus
+
+        from genomamba.convert.caduceus import CADUCEUS_ROW, config_to_caduceus
+
+        CaduceusConfig, CaduceusForMaskedLM = load_caduceus()
+        fields = config_to_caduceus(config)
+        fields.pop("architectures"), fields.pop("auto_map"), fields.pop("model_type")
+        model = CaduceusForMaskedLM(CaduceusConfig(**fields)).to(device).train()
+        inputs = torch.tensor(CADUCEUS_ROW, device=device)[inputs]
+        labels = torch.where(labels >= 0, torch.tensor(CADUCEUS_ROW, device=device)[labels.clamp(min=0)], labels)
+        name, forward = "Caduceus", lambda ids: model(input_ids=ids).logits
+    else:
+        model = GenoMambaForMaskedLM(config).to(device).train()
+        name, forward = "genomamba", model
+    params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01,
                             fused=device.type == "cuda")
-    inputs, labels = make_batch(args.batch, args.length, device, args.seed)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = mlm_loss(model, inputs, labels, not args.no_autocast)
+        loss = mlm_loss(forward, inputs, labels, not args.no_autocast)
         loss.backward()
         opt.step()
         return loss
 
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     times, losses = [], []
     for i in range(args.warmup + args.steps):
         if i == args.warmup and device.type == "cuda":
@@ -108,26 +126,30 @@ def run(args):
         raise SystemExit(f"non-finite loss: {losses}")
     timed = times[args.warmup:]
     s_step = statistics.median(timed)
-    if args.profile:
-        profile_step(model, opt, inputs, labels, device, not args.no_autocast)
-    return {
-        "mode": args.mode, "batch": args.batch, "length": args.length, "d_model": args.d_model,
+    if args.profile and not peer:
+        profile_step(forward, opt, inputs, labels, device, not args.no_autocast)
+    result = {
+        "model": name, "mode": args.mode, "batch": args.batch, "length": args.length, "d_model": args.d_model,
         "n_layer": args.n_layer, "checkpointing": args.checkpointing, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "backend": args.backend, "autocast_bf16": not args.no_autocast,
-        "parameters": model.num_parameters(),
+        "parameters": params,
         "first_step_s": times[0], "s_per_step": s_step, "s_per_step_min": min(timed),
         "s_per_step_max": max(timed), "tokens_per_s": args.batch * args.length / s_step,
         "peak_gib": peak_gib(device), "peak_kind": "allocated" if device.type == "cuda" else "process RSS",
         "loss_first": losses[0], "loss_last": losses[-1],
     }
+    del model, opt
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
 
 
-def mlm_loss(model, inputs, labels, autocast):
+def mlm_loss(forward, inputs, labels, autocast):
     """The step's forward: masked-LM cross-entropy, under bf16 autocast unless disabled."""
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=autocast):
-        logits = model(inputs)
-        return F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), labels.reshape(-1), ignore_index=-100)
+        logits = forward(inputs)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
 
 
 def profile_step(model, opt, inputs, labels, device, autocast):
@@ -158,40 +180,42 @@ def profile_step(model, opt, inputs, labels, device, autocast):
     print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=30, max_name_column_width=70))
 
 
-def comparable(r):
-    return (r["device"].startswith("cuda") and r["length"] == ANCHOR_LENGTH and r["batch"] == ANCHOR_BATCH
-            and r["d_model"] == ANCHOR_D_MODEL and r["n_layer"] == ANCHOR_N_LAYER and r["autocast_bf16"])
-
-
-def report(r):
-    name, a_s, a_tok, a_gib = ANCHORS[r["mode"]]
-    print(f"genomamba-{r['mode']}: {r['parameters']:,} parameters, batch {r['batch']}, L {r['length']:,}, "
+def report(r, peer=None):
+    print(f"{r['model']}-{r['mode']}: {r['parameters']:,} parameters, batch {r['batch']}, L {r['length']:,}, "
           f"d_model {r['d_model']}, {r['n_layer']} layers, checkpointing {'on' if r['checkpointing'] else 'off'}, "
           f"{'bf16 autocast' if r['autocast_bf16'] else 'fp32'}, scan backend {r['backend']}, "
-          f"{r['device_name']}")
-    print(f"first step {r['first_step_s']:.3f} s; timed steps {r['s_per_step_min']:.3f} .. "
-          f"{r['s_per_step_max']:.3f} s; loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}")
+          f"{r['device_name']}, {time.strftime('%Y-%m-%d')}")
+    peers = [peer] if peer and not peer.get("out_of_memory") else []
+    for x in [r] + peers:
+        print(f"{x['model']}: first step {x['first_step_s']:.3f} s; timed steps {x['s_per_step_min']:.3f} .. "
+              f"{x['s_per_step_max']:.3f} s; loss {x['loss_first']:.3f} -> {x['loss_last']:.3f}; "
+              f"{x['parameters']:,} parameters")
     print()
     print(f"{'':24s} {'s/step':>10s} {'tokens/s':>12s} {'peak GiB':>10s}")
-    print(f"{'genomamba-' + r['mode']:24s} {r['s_per_step']:10.3f} {r['tokens_per_s']:12,.0f} "
-          f"{r['peak_gib']:10.2f}" + ("" if r["peak_kind"] == "allocated" else "  (process RSS)"))
-    print(f"{name + ' (anchor)':24s} {a_s:10.3f} {a_tok:12,d} {a_gib:10.1f}")
-    if comparable(r):
-        print(f"{'ratio ours / anchor':24s} {r['s_per_step'] / a_s:10.2f} {r['tokens_per_s'] / a_tok:12.2f} "
-              f"{r['peak_gib'] / a_gib:10.2f}")
-        print(f"-> {a_s / r['s_per_step']:.2f}x the anchor's speed, {r['peak_gib'] / a_gib:.2f}x its memory")
-    else:
-        print(f"(no ratios: the anchor is batch {ANCHOR_BATCH}, L {ANCHOR_LENGTH:,}, d_model {ANCHOR_D_MODEL}, "
-              f"{ANCHOR_N_LAYER} layers, bf16, on one H100)")
+    for x in [r] + peers:
+        print(f"{x['model'] + '-' + x['mode']:24s} {x['s_per_step']:10.3f} {x['tokens_per_s']:12,.0f} "
+              f"{x['peak_gib']:10.2f}" + ("" if x["peak_kind"] == "allocated" else "  (process RSS)"))
+    if peer and peer.get("out_of_memory"):
+        print(f"{'Caduceus-' + peer['mode']:24s} {'out of GPU memory':>34s}")
+    elif peer:
+        print(f"-> {peer['s_per_step'] / r['s_per_step']:.2f}x Caduceus's speed, "
+              f"{r['peak_gib'] / peer['peak_gib']:.2f}x its memory (same process, same GPU)")
 
 
 def main(argv=None):
     args = parse_args(argv)
     result = run(args)
-    report(result)
+    peer = None
+    if args.peer:
+        try:
+            peer = run(args, peer=True)
+        except torch.OutOfMemoryError as exc:
+            print(f"Caduceus: out of GPU memory at batch {args.batch}, L {args.length:,}: {str(exc).splitlines()[0]}")
+            peer = {"model": "Caduceus", "mode": args.mode, "out_of_memory": True}
+    report(result, peer)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+            json.dump(dict(ours=result, peer=peer) if peer else result, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
-"""Selective-scan speed and memory: ours against mamba-ssm's CUDA kernel.
+"""Selective-scan speed and memory: ours beside mamba-ssm's CUDA kernel, in the same process.
 
 GPU (default when CUDA is there): for each benchmark shape, the median forward and
-forward+backward time (triton.testing.do_bench), the peak memory of forward+backward,
-mamba-ssm 2.3.2's figures measured on one H100 80GB (2026-11-22, the issue's table),
-the ratio, and the physical floors. Also: first-call compile time, a correctness
-check against a float64 reference at every shape, and the fused bidirectional call
-against two single-direction calls plus the flips they replace.
+forward+backward time (triton.testing.do_bench), the peak memory allocated over one
+forward+backward (inputs included, the same recipe for both), the physical floors (this
+GPU's device-to-device copy bandwidth, measured at the start, and the scan's exponentials
+at EXP_RATE), first-call compile time, and a check of every shape against a float64
+reference. With ``--peer mamba-ssm`` the same inputs and output gradient also go through
+mamba-ssm v2.3.2's ``selective_scan_fn`` (built here by benchmarks/peers.py from the
+sources benchmarks/get_peers.sh fetches), checked against ours at a small shape first, and
+the table gets its times, peaks and the ratios. Also: the fused bidirectional call against
+two single-direction calls plus the flips they replace.
 
 CPU (--cpu): the torch backend at (1, 64, 131072, 16) fp32 forward+backward beside
 a per-time-step loop.
 
-    python benchmarks/bench_scan.py [--rows 0,1] [--skip-check] [--json OUT.json]
+    python benchmarks/bench_scan.py [--peer mamba-ssm] [--rows 0,1] [--skip-check] [--json OUT.json]
     python benchmarks/bench_scan.py --cpu
 """
 
@@ -25,18 +29,18 @@ import torch
 from genomamba.ops import selective_scan, selective_scan_bidirectional
 from genomamba.ops.scan_ref import selective_scan_ref
 
-# (batch, dim, L, N, dtype): mamba-ssm fwd ms, fwd+bwd ms, peak GiB
-MAMBA_SSM_H100 = [
-    ((1, 512, 131072, 16, "bf16"), 1.46, 8.86, 1.41),
-    ((1, 512, 131072, 16, "fp32"), 3.57, 12.04, 2.82),
-    ((4, 512, 131072, 16, "bf16"), 5.76, 28.02, 6.69),
-    ((2, 1536, 131072, 16, "bf16"), 8.85, 39.03, 9.39),
-    ((8, 1024, 16384, 16, "bf16"), 2.78, 12.69, 3.83),
-    ((1, 512, 1048576, 16, "bf16"), 11.56, 72.09, 12.34),
+#: (batch, dim, L, N, dtype)
+SHAPES = [
+    (1, 512, 131072, 16, "bf16"),
+    (1, 512, 131072, 16, "fp32"),
+    (4, 512, 131072, 16, "bf16"),
+    (2, 1536, 131072, 16, "bf16"),
+    (8, 1024, 16384, 16, "bf16"),
+    (1, 512, 1048576, 16, "bf16"),
 ]
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}
-COPY_BANDWIDTH = 3.0e12  # bytes/s, device-to-device copy measured on the H100 (read + write)
-EXP_RATE = 1.07e9 / 0.3e-3  # exponentials/s: the issue's compute floor (1.07e9 exps ~ 0.3 ms)
+COPY_BANDWIDTH = 3.0e12  # bytes/s (read + write); replaced by this GPU's own, measured at the start
+EXP_RATE = 1.07e9 / 0.3e-3  # exponentials/s: the compute floor the scan work has used (1.07e9 exps ~ 0.3 ms)
 
 
 def make_inputs(batch, dim, length, nstate, dtype, device, seed=0, requires_grad=True):
@@ -87,20 +91,66 @@ def check(shape, device):
     return errs
 
 
-def bench_row(shape, device):
+def ours(u, delta, A, B, C, D, z, delta_bias):
+    return selective_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus=True)
+
+
+def peer_scan(name):
+    """The peer's scan with our argument order (mamba-ssm's own: u, delta, A, B, C, D, z, delta_bias)."""
+    if name != "mamba-ssm":
+        raise SystemExit(f"unknown peer {name!r} (known: mamba-ssm)")
+    from peers import load_mamba_ssm
+
+    fn = load_mamba_ssm()
+    return lambda u, delta, A, B, C, D, z, delta_bias: fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus=True)
+
+
+def check_peer(peer, device, shape=(2, 128, 4096, 16, "fp32")):
+    """The peer and ours on the same small inputs, each against the float64 reference."""
+    batch, dim, length, nstate, dtype = shape
+    x = make_inputs(batch, dim, length, nstate, DTYPES[dtype], device, seed=torch.seed() % 2**31)
+    gout = torch.randn(batch, dim, length, device=device, dtype=DTYPES[dtype])
+    x64 = {k: v.detach().double().requires_grad_() for k, v in x.items()}
+    ref = selective_scan(**x64, delta_softplus=True, backend="torch")
+    ref_grads = torch.autograd.grad(ref, list(x64.values()), gout.double())
+    worst = {}
+    for name, fn in (("ours", ours), ("mamba-ssm", peer)):
+        out = fn(**x)
+        grads = torch.autograd.grad(out, list(x.values()), gout)
+        errs = {"out": rel_err(out, ref), **{k: rel_err(g, rg) for k, g, rg in zip(x, grads, ref_grads)}}
+        worst[name] = max(errs.items(), key=lambda kv: kv[1])
+    print(f"peer check {shape} vs float64: " + ", ".join(f"{n} worst rel err {e:.2e} ({k})" for n, (k, e) in worst.items()),
+          flush=True)
+    return worst
+
+
+def copy_bandwidth(device, nbytes=2**31):
+    """Device-to-device copy, bytes read + written per second (the memory floor's rate)."""
+    from triton.testing import do_bench
+
+    a = torch.empty(nbytes // 4, device=device, dtype=torch.float32).normal_()
+    b = torch.empty_like(a)
+    ms = do_bench(lambda: b.copy_(a), warmup=10, rep=100, return_mode="median")
+    del a, b
+    torch.cuda.empty_cache()
+    return 2 * nbytes / (ms * 1e-3)
+
+
+def bench_row(shape, device, fn=ours):
     from triton.testing import do_bench
 
     batch, dim, length, nstate, dtype = shape
     x = make_inputs(batch, dim, length, nstate, DTYPES[dtype], device)
-    gout = torch.randn(batch, dim, length, device=device, dtype=DTYPES[dtype])
+    gout = torch.randn(batch, dim, length, device=device, dtype=DTYPES[dtype],
+                       generator=torch.Generator(device=device).manual_seed(1))
     leaves = list(x.values())
 
     def fwd():
         with torch.no_grad():
-            return selective_scan(**x, delta_softplus=True)
+            return fn(**x)
 
     def fwd_bwd():
-        out = selective_scan(**x, delta_softplus=True)
+        out = fn(**x)
         return torch.autograd.grad(out, leaves, gout)
 
     t0 = time.perf_counter()
@@ -179,8 +229,10 @@ def cpu_bench(length=131072, loop_length=8192):
 
 
 def main():
+    global COPY_BANDWIDTH
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cpu", action="store_true", help="CPU comparison of the torch path")
+    ap.add_argument("--peer", choices=("mamba-ssm",), help="also time this peer, side by side")
     ap.add_argument("--rows", default=None, help="comma-separated row indices (default: all)")
     ap.add_argument("--skip-check", action="store_true")
     ap.add_argument("--skip-bidir", action="store_true")
@@ -190,39 +242,53 @@ def main():
         cpu_bench()
         return
     device = "cuda"
-    print(torch.cuda.get_device_name(), "torch", torch.__version__)
-    rows = MAMBA_SSM_H100 if args.rows is None else [MAMBA_SSM_H100[int(i)] for i in args.rows.split(",")]
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, time.strftime("%Y-%m-%d"), flush=True)
+    COPY_BANDWIDTH = copy_bandwidth(device)
+    print(f"device-to-device copy: {COPY_BANDWIDTH / 1e12:.2f} TB/s (read + write); exp floor rate "
+          f"{EXP_RATE:.2e}/s", flush=True)
+    rows = SHAPES if args.rows is None else [SHAPES[int(i)] for i in args.rows.split(",")]
+    peer = peer_scan(args.peer) if args.peer else None
+    peer_check = check_peer(peer, device) if peer else None
     results = []
     if not args.skip_check:
         # the float64 torch reference needs about 40x the bf16 inputs' memory: rows that fit
-        for shape, *_ in [r for r in rows if r[0][0] * r[0][1] * r[0][2] <= 4 * 512 * 131072]:
+        for shape in [r for r in rows if r[0] * r[1] * r[2] <= 4 * 512 * 131072]:
             errs = check(shape, device)
             tol = 1e-5 if shape[-1] == "fp32" else 1e-2
             worst = max(errs, key=errs.get)
             print(f"check {shape}: worst rel err {errs[worst]:.2e} ({worst}) {'OK' if errs[worst] <= tol else 'FAIL'}",
                   flush=True)
-    for shape, m_fwd, m_both, m_peak in rows:
-        t_fwd, t_both, peak, first = bench_row(shape, device)
-        f_fwd, f_both, f_mem, f_exp = floors(*shape)
-        results.append(dict(shape=shape, fwd=t_fwd, fwd_bwd=t_both, peak_gib=peak, first_call_s=first,
-                            mamba_fwd=m_fwd, mamba_fwd_bwd=m_both, mamba_peak=m_peak,
-                            floor_fwd=f_fwd, floor_fwd_bwd=f_both))
-        print(f"done {shape}: fwd {t_fwd:.2f} fwd+bwd {t_both:.2f} peak {peak:.2f} first {first:.1f}s", flush=True)
+    for shape in rows:
+        r = dict(shape=shape)
+        r["fwd"], r["fwd_bwd"], r["peak_gib"], r["first_call_s"] = bench_row(shape, device)
+        if peer:
+            r["peer_fwd"], r["peer_fwd_bwd"], r["peer_peak_gib"], _ = bench_row(shape, device, peer)
+        r["floor_fwd"], r["floor_fwd_bwd"], _, _ = floors(*shape)
+        results.append(r)
+        print(f"done {shape}: " + ", ".join(f"{k} {v:.2f}" for k, v in r.items() if k != "shape"), flush=True)
     bidir = None if args.skip_bidir else bench_bidirectional(device)
-    print("\n(batch, dim, L, N) dtype | fwd ms: ours / mamba-ssm / ratio / floor | fwd+bwd ms: ours / mamba-ssm"
-          " / speed-up / floor | peak GiB: ours / mamba-ssm | first call s")
+    name = args.peer or "peer"
+    print(f"\n{torch.cuda.get_device_name()}, {time.strftime('%Y-%m-%d')}, medians of triton.testing.do_bench; "
+          f"peak = max_memory_allocated over one fwd+bwd, inputs included")
+    print(f"(batch, dim, L, N) dtype | fwd ms: ours / {name} / ratio / floor | fwd+bwd ms: ours / {name}"
+          f" / speed-up / floor | peak GiB: ours / {name} / ratio | first call s")
+    dash = "-"
     for r in results:
         b, d, length, n, dt = r["shape"]
-        print(f"({b}, {d}, {length}, {n}) {dt} | {r['fwd']:.2f} / {r['mamba_fwd']:.2f} / "
-              f"{r['mamba_fwd'] / r['fwd']:.2f}x / {r['floor_fwd']:.2f} | {r['fwd_bwd']:.2f} / {r['mamba_fwd_bwd']:.2f}"
-              f" / {r['mamba_fwd_bwd'] / r['fwd_bwd']:.2f}x / {r['floor_fwd_bwd']:.2f} | {r['peak_gib']:.2f} / "
-              f"{r['mamba_peak']:.2f} | {r['first_call_s']:.1f}")
+        pf, pb, pp = (r.get(k) for k in ("peer_fwd", "peer_fwd_bwd", "peer_peak_gib"))
+        fmt = lambda v, spec=".2f": dash if v is None else format(v, spec)  # noqa: E731
+        print(f"({b}, {d}, {length}, {n}) {dt} | {r['fwd']:.2f} / {fmt(pf)} / {fmt(pf and pf / r['fwd'])}x / "
+              f"{r['floor_fwd']:.2f} | {r['fwd_bwd']:.2f} / {fmt(pb)} / {fmt(pb and pb / r['fwd_bwd'])}x / "
+              f"{r['floor_fwd_bwd']:.2f} | {r['peak_gib']:.2f} / {fmt(pp)} / {fmt(pp and r['peak_gib'] / pp)} | "
+              f"{r['first_call_s']:.1f}")
     if bidir:
         print("\nBiMamba scan fwd+bwd, (2, 512, 131072, 16) bf16 per direction, ms:",
               ", ".join(f"{k} {v:.2f}" for k, v in bidir.items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(rows=results, bidirectional=bidir), f, indent=1)
+            json.dump(dict(device=torch.cuda.get_device_name(), date=time.strftime("%Y-%m-%d"),
+                           copy_bandwidth=COPY_BANDWIDTH, peer=args.peer, peer_check=peer_check,
+                           rows=results, bidirectional=bidir), f, indent=1)
 
 
 if __name__ == "__main__":

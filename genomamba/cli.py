@@ -9,13 +9,16 @@ that ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import shlex
+import signal
 import sys
 
 from genomamba import __version__
-from genomamba.errors import GenomambaError
+from genomamba.errors import STORAGE_FULL, GenomambaError, storage_full
+from genomamba.files import output_lock
 from genomamba.settings import HelpFormatter
 
 # Modules that provide subcommands, in the order they appear in --help.
@@ -50,8 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.command_line = "genomamba " + shlex.join(argv)  # recorded in outputs' provenance
+    _ignore_file_size_signal()
     try:
-        rc = args.func(args)
+        with _output_lock(args):
+            rc = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
     except BrokenPipeError:  # `genomamba info DIR | head`: the reader has all it wanted
         _silence_stdout()
@@ -62,7 +67,45 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genomamba: interrupted", file=sys.stderr)
         return 130
+    except (OSError, RuntimeError) as exc:
+        full = storage_full(exc)
+        if full is None:
+            raise
+        print(f"genomamba: error: {_full_message(args, *full)}", file=sys.stderr)
+        return 1
     return int(rc or 0)
+
+
+def _output_lock(args):
+    """The lock on the command's ``--out`` (genomamba.files.output_lock): a second process
+    writing the same output stops with one line. Under torchrun only rank 0 takes it; ``score
+    --part K/N`` writes only its part (the N parts of one output run side by side), so it
+    locks that."""
+    out = getattr(args, "out", None)
+    if not out or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    if getattr(args, "part", None):
+        from genomamba.score.scatter import parse_part, part_path
+
+        out = part_path(out, *parse_part(args.part))
+    # a single process also removes what killed runs of this output left behind
+    return output_lock(out, clean=os.environ.get("WORLD_SIZE", "1") == "1")
+
+
+def _full_message(args, code: int, filename) -> str:
+    """``OUT: no space left on device (writing FILE)``: the output the user named, and the
+    file (often a temporary beside it) whose write failed."""
+    out = getattr(args, "out", None)
+    target = str(out or filename or "output")
+    where = f" (writing {filename})" if filename and out and os.path.abspath(filename) != os.path.abspath(out) else ""
+    return f"{target}: {STORAGE_FULL[code]}{where}; make room and rerun"
+
+
+def _ignore_file_size_signal() -> None:
+    """A write past ``ulimit -f`` then fails with EFBIG (reported in one line) instead of the
+    process being killed by SIGXFSZ."""
+    with contextlib.suppress(AttributeError, ValueError):  # not on this OS; not the main thread
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _silence_stdout() -> None:

@@ -118,3 +118,36 @@ def test_inference_forward_keeps_nothing_and_matches(monkeypatch):
         inferred = mixer(hidden)
     assert saves == [True, False, False]
     assert rel(plain, trained.detach()) <= 1e-6 and rel(inferred, trained.detach()) <= 1e-6
+
+
+@pytest.mark.parametrize("length,autocast", [(1, False), (13, False), (10, True)])
+def test_inference_layout_matches_the_saving_path(length, autocast):
+    """The no-grad forward lays activations out channels-outermost (one matrix product per
+    projection); it must compute what the saving path computes, in fp32 and under bf16."""
+    mixer, hidden, _ = make(length, seed=20 + length)
+    mixer.config.scan_backend = "triton"
+    with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
+        saved = mixer(hidden.detach().clone().requires_grad_()).detach().float()
+        with torch.no_grad():
+            inferred = mixer(hidden).float()
+    assert inferred.shape == saved.shape
+    assert rel(inferred, saved) <= (1e-2 if autocast else 1e-6)
+    if not autocast:
+        mixer.config.scan_backend = "torch"
+        with torch.no_grad():
+            assert rel(inferred, mixer(hidden)) <= 1e-5
+
+
+def test_conv_writes_into_a_strided_output():
+    from genomamba.ops.conv_triton import conv_silu_forward
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 5, 11, generator=g).to(DEVICE)
+    w = torch.randn(2, 5, 4, generator=g).to(DEVICE)
+    b = torch.randn(2, 5, generator=g).to(DEVICE)
+    plain = conv_silu_forward(x, w, b)
+    out = torch.full((2, 5, 3, 11), float("nan"), device=DEVICE).transpose(1, 2)
+    assert conv_silu_forward(x, w, b, out=out) is out
+    assert torch.equal(out, plain)
+    with pytest.raises(ValueError, match="unit stride"):
+        conv_silu_forward(x, w, b, out=torch.empty(2, 3, 11, 5, device=DEVICE).transpose(-1, -2))

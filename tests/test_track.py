@@ -19,12 +19,7 @@ LENGTH = 200
 N_RUN = (100, 104)  # 0-based, end exclusive: NNNN on c1
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from model_helpers import one_thread  # noqa: E402,F401  (autouse: one torch thread per module)
 
 
 @pytest.fixture(scope="module")

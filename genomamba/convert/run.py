@@ -33,7 +33,10 @@ def import_caduceus(src, out, command: str | None = None) -> Path:
     from genomamba.model import io
     from genomamba.model.config import GenoMambaConfig
 
+    from genomamba.files import check_sha256sums
+
     directory = cad.resolve_source(src)
+    check_sha256sums(directory)  # a directory written by convert --to caduceus has one
     source_config = cad.read_json(directory / "config.json")
     config = cad.config_from_caduceus(source_config, directory / "config.json")
     weights_path, state = cad.read_weights(directory)
@@ -132,7 +135,7 @@ def export_caduceus(model_path, out, command: str | None = None) -> Path:
     from safetensors.torch import save as save_safetensors
 
     from genomamba import __version__
-    from genomamba.files import atomic_dir, write_bytes
+    from genomamba.files import SHA256SUMS, atomic_dir, sha256sums_text, write_bytes
     from genomamba.model.locate import locate_model
 
     source = locate_model(model_path, flag="convert --to caduceus")
@@ -175,8 +178,12 @@ def export_caduceus(model_path, out, command: str | None = None) -> Path:
     provenance = {"format_version": FORMAT_VERSION, "source": cad.os_path(source.path),
                   "source_weights_sha256": source.sha256, "converted_by": f"genomamba {__version__}",
                   "command": command}
+    files = {"model.safetensors": weights,
+             **{name: (json.dumps(value, indent=2) + "\n").encode()
+                for name, value in (("config.json", cad_config), ("genomamba.json", provenance))}}
     with atomic_dir(out, fsync=True) as tmp:
-        write_bytes(tmp / "model.safetensors", weights, fsync=True)
-        for name, value in (("config.json", cad_config), ("genomamba.json", provenance)):
-            write_bytes(tmp / name, (json.dumps(value, indent=2) + "\n").encode(), fsync=True)
+        for name, data in files.items():
+            write_bytes(tmp / name, data, fsync=True)
+        # safetensors has no checksum: `sha256sum -c SHA256SUMS` (and convert --from) checks the copy
+        write_bytes(tmp / SHA256SUMS, sha256sums_text(files), fsync=True)
     return out

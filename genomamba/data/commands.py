@@ -124,7 +124,7 @@ def run_info(args) -> int:
         if args.verify:
             row["sha256_ok"] = g.verify(c["name"])
         rows.append(row)
-    bad = [r["name"] for r in rows if r.get("sha256_ok") is False]
+    bad = [f"{r['name']} (in {r['shard']})" for r in rows if r.get("sha256_ok") is False]
     if args.json:
         json.dump({"source": m["source"], "totals": m["totals"], "shards": m["shards"], "contigs": rows},
                   sys.stdout, indent=1)
@@ -154,5 +154,6 @@ def run_info(args) -> int:
         print("shards: " + ", ".join(f"{s['file']} ({_count(len(s['contigs']), 'contig')}, {s['bases']:,} bases)"
                                      for s in m["shards"]))
     if bad:
-        raise GenomambaError(f"{g.root}: SHA-256 mismatch for contig(s) {', '.join(bad)} (damaged shard?)")
+        raise GenomambaError(f"{g.root}: SHA-256 mismatch for contig(s) {', '.join(bad)}: the data does not match "
+                             "the manifest (a damaged shard; re-run genomamba tokenize)")
     return 0

@@ -14,6 +14,7 @@ can be pickled (e.g. into DataLoader workers): handles are reopened in each proc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +29,10 @@ from genomamba.errors import GenomambaError
 
 MANIFEST = "manifest.json"
 _CACHE_BYTES = 8 << 20
+
+
+class CorruptShard(GenomambaError):
+    """A shard's data could not be read back (changed on disk since it was written)."""
 
 
 class Genome:
@@ -165,7 +170,8 @@ class Genome:
             raise GenomambaError(f"strand must be '+' or '-', got {strand!r}")
         out = np.empty(end - start, np.uint8)
         if end > start:
-            self._dataset(name, "tokens").read_direct(out, np.s_[start:end])
+            with self._reading(name, "tokens"):
+                self._dataset(name, "tokens").read_direct(out, np.s_[start:end])
         if strand == "-":
             out = COMPLEMENT[out[::-1]]
         return out
@@ -177,7 +183,8 @@ class Genome:
         if end == start:
             return np.zeros(0, bool)
         first, last = start // 8, (end + 7) // 8
-        packed = self._dataset(name, "softmask")[first:last]
+        with self._reading(name, "softmask"):
+            packed = self._dataset(name, "softmask")[first:last]
         return np.unpackbits(packed)[start - 8 * first : end - 8 * first].astype(bool)
 
     def n_runs(self, name: str) -> np.ndarray:
@@ -185,7 +192,8 @@ class Genome:
         self._contig(name)
         runs = self._runs.get(name)
         if runs is None:
-            runs = self._runs[name] = self._dataset(name, "n_runs")[()].reshape(-1, 2).astype(np.int64)
+            with self._reading(name, "n_runs"):
+                runs = self._runs[name] = self._dataset(name, "n_runs")[()].reshape(-1, 2).astype(np.int64)
         return runs.copy()
 
     def sequence(self, name: str, start: int = 0, end: int | None = None, strand: str = "+") -> str:
@@ -194,9 +202,27 @@ class Genome:
         return DECODE_BYTES[self.fetch(name, start, end, strand)].tobytes().decode("ascii")
 
     def verify(self, name: str, block: int = 1 << 24) -> bool:
-        """Recompute the contig's SHA-256 from the shard and compare with the manifest."""
+        """Recompute the contig's SHA-256 from the shard and compare with the manifest
+        (False also when its data no longer decompresses)."""
         sha = hashlib.sha256()
         length = self.length(name)
-        for start in range(0, length, block):
-            sha.update(DECODE_BYTES[self.fetch(name, start, min(start + block, length))])
+        try:
+            for start in range(0, length, block):
+                sha.update(DECODE_BYTES[self.fetch(name, start, min(start + block, length))])
+        except CorruptShard:
+            return False
         return sha.hexdigest() == self._contig(name)["sha256"]
+
+    @contextlib.contextmanager
+    def _reading(self, name: str, key: str):
+        """A read that fails in HDF5 (a chunk that no longer decompresses, a damaged index of
+        chunks: bytes changed on disk) becomes one line naming the shard and the contig."""
+        try:
+            yield
+        except (OSError, RuntimeError, KeyError, ValueError) as exc:
+            shard = self.root / self._contig(name)["shard"]
+            reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise CorruptShard(
+                f"{shard}, record {name!r}: cannot read {key} ({reason}): the shard is corrupt and this "
+                f"contig's SHA-256 cannot match the manifest; `genomamba info --verify {self.root}` checks "
+                "every contig (re-run genomamba tokenize to rebuild it)") from None

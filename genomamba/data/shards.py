@@ -183,7 +183,9 @@ class ShardWriter:
 
             self._close_shard()
             name_ = shard_name(len(self.shards))
-            self._file = h5py.File(self.directory / name_, "w")
+            # no chunk cache: writes are chunk-aligned anyway, and a write that fails (a full
+            # disk) then raises where it happens; with cached chunks HDF5 2.0 crashes at close
+            self._file = h5py.File(self.directory / name_, "w", rdcc_nbytes=0)
             self._file.attrs.update({"format": FORMAT, "version": FORMAT_VERSION, "vocab": list(VOCAB),
                                      "chunk_size": self.chunk_size, "compression": self.compression})
             self.shards.append({"file": name_, "contigs": [], "bases": 0})

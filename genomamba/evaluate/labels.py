@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genomamba.data.vcf_index import check_index
 from genomamba.errors import GenomambaError, where
 
 LABEL_COLUMNS = ("CHROM", "POS", "REF", "ALT", "label")
@@ -179,6 +180,7 @@ def _info_values(record, name, number, n_alts):
 def _read_scored_vcf(path, score_field, label_field) -> Scored:
     import pysam
 
+    check_index(path)
     try:
         vcf = pysam.VariantFile(path)
     except (OSError, ValueError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from genomamba.evaluate.metrics import pr_points, roc_points
-from genomamba.files import pyplot, save_figure, write_json, write_text
+from genomamba.files import pyplot, save_figure, staged_outputs, write_json, write_text
 
 
 def _fmt(value, ci=None) -> str:
@@ -75,7 +75,10 @@ def plot(path, curves: dict, prevalence: float) -> None:
 
 
 def write_outputs(out, metrics: dict, curves: dict) -> None:
+    """The three files appear together (metrics.json last), or, if one cannot be written (a
+    full disk), none does and an earlier evaluation in ``out`` stays as it was."""
     os.makedirs(out, exist_ok=True)
-    plot(os.path.join(out, "roc.png"), curves, metrics["auprc_random"])
-    write_text(os.path.join(out, "report.md"), markdown(metrics))
-    write_json(os.path.join(out, "metrics.json"), metrics)
+    with staged_outputs() as stage:
+        plot(stage.file(os.path.join(out, "roc.png")), curves, metrics["auprc_random"])
+        write_text(stage.file(os.path.join(out, "report.md")), markdown(metrics))
+        write_json(stage.file(os.path.join(out, "metrics.json")), metrics)

@@ -15,6 +15,8 @@ Attributes: the settings and provenance given to ``EmbeddingFile`` (format
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from genomamba.errors import GenomambaError, where
@@ -37,11 +39,20 @@ class EmbeddingFile:
 
         self._h5py = h5py
         self._file = AtomicFile(self.path)
-        self._f = h5py.File(self._file.tmp, "w")
-        for key, value in self.attrs.items():
-            self._f.attrs[key] = value
-        self._names = self._rows("names", h5py.string_dtype("utf-8"))
-        self._lengths = self._rows("lengths", np.int64)
+        # no chunk cache: a failed write (a full disk) raises where it happens; with cached
+        # chunks HDF5 2.0 fails later, while closing, and crashes the process
+        try:
+            self._f = h5py.File(self._file.tmp, "w", rdcc_nbytes=0)
+            for key, value in self.attrs.items():
+                self._f.attrs[key] = value
+            self._names = self._rows("names", h5py.string_dtype("utf-8"))
+            self._lengths = self._rows("lengths", np.int64)
+        except BaseException:  # __exit__ does not run when __enter__ fails
+            if getattr(self, "_f", None) is not None:
+                self.__exit__(*sys.exc_info())
+            else:
+                self._file.discard()
+            raise
         return self
 
     def _rows(self, name, dtype):

@@ -45,10 +45,12 @@ class BiMambaFunction(torch.autograd.Function):
         cd = compute_dtype(hidden)
         h = hidden.to(cd)
         d_inner = out_w.shape[1]
-        x, z, u, x_dbl, delta, inputs = _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner)
         # nothing is kept for inference (ctx.needs_input_grad is set under no_grad too, so the
         # caller says whether autograd is on: ``bimamba``)
         save = grad and any(ctx.needs_input_grad)
+        if not save:
+            return _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
+        x, z, u, x_dbl, delta, inputs = _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner)
         out, _, state = scan_forward(*inputs, True, 0, save=save)
         y = out[0] + out[1]
         if save:
@@ -93,6 +95,33 @@ def bimamba(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
     """``BiMambaFunction``, saving what the backward needs only where autograd records."""
     return BiMambaFunction.apply(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w,
                                  torch.is_grad_enabled())
+
+
+def _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
+    """The forward without autograd, channels outermost: every activation from in_proj to the
+    scan output is laid out (channels, n, L) and viewed as (n, channels, L), so x_proj, dt_proj
+    and out_proj are each one (channels x n L) matrix product per direction, where the (n, E, L)
+    layout the backward reads needs a batched product per sequence (for which cuBLAS picks
+    kernels several times slower). The same arithmetic as the saving path, in other memory."""
+    cd = h.dtype
+    n, length, d_model = h.shape
+    E, r, nstate = out_w.shape[1], dt_w.shape[-1], A.shape[-1]
+    rows = n * length
+    xz = torch.matmul(in_w.to(cd), h.reshape(rows, d_model).t()).view(-1, n, length).transpose(0, 1)
+    x, z = xz[:, :E], xz[:, E:]
+    u = conv_silu_forward(x, conv_w, conv_b, out=h.new_empty((2, E, n, length)).transpose(1, 2))
+    x_dbl = torch.matmul(x_proj_w.to(cd), u.transpose(1, 2).reshape(2, E, rows))  # (2, r + 2N, n L)
+    delta = torch.matmul(dt_w.to(cd), x_dbl[:, :r])  # (2, E, n L)
+
+    def per_row(t):  # (2, channels, n L) -> (2, n, channels, L), a view
+        return t.view(2, t.shape[1], n, length).transpose(1, 2)
+
+    B, C = per_row(x_dbl[:, r:r + nstate]), per_row(x_dbl[:, r + nstate:])
+    inputs = scan_inputs(per_row(u.transpose(1, 2).reshape(2, E, rows)), per_row(delta), A, B.unsqueeze(2),
+                         C.unsqueeze(2), D, z.unsqueeze(0), dt_b, keep_layout=True)
+    out, _, _ = scan_forward(*inputs, True, 0, save=False)
+    y = out[0] + out[1]  # (n, E, L) with the operands' strides (L, n L, 1): (E, n L) in memory
+    return torch.matmul(y.transpose(1, 2).reshape(rows, E), out_w.to(cd).t()).view(n, length, d_model)
 
 
 def _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner, x_dbl=None):

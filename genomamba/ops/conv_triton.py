@@ -35,17 +35,23 @@ def _check(x, weight):
         raise ValueError(f"weight must be (2, {x.shape[1]}, K), got {tuple(weight.shape)}")
 
 
-def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """u (2, n, E, L) in x's dtype: silu of the causal (0) and anti-causal (1) convolutions."""
+def conv_silu_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """u (2, n, E, L) in x's dtype: silu of the causal (0) and anti-causal (1) convolutions.
+    ``out``: write into this (2, n, E, L) tensor instead (any strides, unit stride along L)."""
     _check(x, weight)
     n, E, L = x.shape
     K = weight.shape[-1]
     blocks = _blocks()
     (block_e, block_l), warps = blocks["fwd"], blocks["warps"]
-    u = torch.empty((2, n, E, L), device=x.device, dtype=x.dtype)
+    u = torch.empty((2, n, E, L), device=x.device, dtype=x.dtype) if out is None else out
+    if u.shape != (2, n, E, L) or not _unit_stride(u):
+        raise ValueError(f"out must be (2, {n}, {E}, {L}) with unit stride along L, got {tuple(u.shape)} "
+                         f"strides {u.stride()}")
     weight = weight.contiguous()
     _conv_silu_fwd_kernel[(n * cdiv(E, block_e), cdiv(L, block_l))](
-        x, weight, bias.contiguous() if bias is not None else weight, u, n * E * L, E, L, x.stride(0), x.stride(1),
+        x, weight, bias.contiguous() if bias is not None else weight, u, u.stride(0), E, L, x.stride(0), x.stride(1),
+        u.stride(1), u.stride(2),
         K=K, KP2=next_power_of_2(K), HAS_BIAS=bias is not None, BLOCK_E=block_e, BLOCK_L=block_l, num_warps=warps,
     )
     return u

@@ -93,12 +93,32 @@ def _fit_block(block_d, dim, dim_per_group):
     return block_d
 
 
-def scan_inputs(u, delta, A, B, C, D, z, delta_bias):
-    """The inputs laid out as the kernels read them (copies only where needed)."""
-    u, delta, A = (t.contiguous() for t in (u, delta, A))
+def scan_inputs(u, delta, A, B, C, D, z, delta_bias, keep_layout=False):
+    """The inputs laid out as the kernels read them (copies only where needed).
+
+    ``keep_layout`` (a forward that saves nothing): u and delta may be any dense layout with
+    unit stride along L when they share their strides (the kernels read them, and write the
+    output, through u's strides), and z any layout with unit stride along L."""
+    if not (keep_layout and u.stride(-1) == 1 and delta.stride() == u.stride() and _dense(u)):
+        u, delta = u.contiguous(), delta.contiguous()
+    A = A.contiguous()
     B, C = _time_or_state_contiguous(B), _time_or_state_contiguous(C)
-    z, D, delta_bias = (None if t is None else t.contiguous() for t in (z, D, delta_bias))
+    if z is not None and not (keep_layout and z.stride(-1) == 1):
+        z = z.contiguous()
+    D, delta_bias = (None if t is None else t.contiguous() for t in (D, delta_bias))
     return u, delta, A, B, C, D, z, delta_bias
+
+
+def _dense(t):
+    """Whether ``t`` fills its memory exactly (a permutation of a contiguous layout), so that
+    ``empty_like`` gives its output the same strides."""
+    order = sorted(range(t.dim()), key=lambda i: t.stride(i))
+    expected = 1
+    for i in order:
+        if t.shape[i] != 1 and t.stride(i) != expected:
+            return False
+        expected *= t.shape[i]
+    return True
 
 
 def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save):
@@ -281,7 +301,9 @@ def selective_scan_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None, de
         None if delta_bias is None else delta_bias.unsqueeze(0), bool(delta_softplus), int(bool(reverse)),
         torch.is_grad_enabled(),
     )
-    return (out[0], last[0]) if return_last_state else out[0]
+    # squeeze, not out[0]: the backward of a view is a view, while indexing's backward fills a
+    # zero tensor of the stacked shape and copies the gradient into it (one more output's memory)
+    return (out.squeeze(0), last.squeeze(0)) if return_last_state else out.squeeze(0)
 
 
 def selective_scan_bidirectional_triton(u, delta, A, B, C, D=None, z=None, delta_bias=None,
@@ -294,4 +316,6 @@ def selective_scan_bidirectional_triton(u, delta, A, B, C, D=None, z=None, delta
     if z is not None and z.dim() == 3:
         z = z.unsqueeze(0)  # shared by both directions (stride 0 over the direction axis)
     out, _ = _ScanTriton.apply(u, delta, A, B, C, D, z, delta_bias, bool(delta_softplus), 0, torch.is_grad_enabled())
-    return out[0] + out[1] if combine == "add" else out
+    # sum(0), not out[0] + out[1]: its backward is a stride-0 expand of the gradient, which
+    # the backward kernel reads in place, instead of two zero-filled stacked-shape copies
+    return out.sum(0) if combine == "add" else out

@@ -19,6 +19,15 @@ overrides, then the flags below.
 """
 
 
+GATHER_HELP = """\
+Join the N parts of a scattered score run (`genomamba score ... --out OUT --part K/N`, for
+K = 1 .. N, e.g. one cluster job each) into OUT, in record order: the same bytes, header and
+index as `genomamba score ... --out OUT` run in one process, plus OUT-stem.summary.json (the
+same counts) and OUT-stem.scores.png. Every part (and its OUT-stem.part-K-of-N.summary.json)
+must be there and come from the same command; otherwise nothing is written.
+"""
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "score", help="score VCF variants with a pretrained (and optionally fine-tuned) model",
@@ -51,14 +60,38 @@ def register(subparsers) -> None:
     p.add_argument("--profile", action="store_true", default=None,
                    help="time each stage (VCF check, parsing, windows, copies to the GPU, forward, writing) and "
                         "print a table of seconds and percent; also in summary.json")
+    p.add_argument("--part", metavar="K/N",
+                   help="score only part K of N equal shares of the records (by count), into "
+                        "OUT-stem.part-K-of-N.bcf (.tsv for a TSV OUT) and its .summary.json; join the N parts "
+                        "with `genomamba score-gather` (each part can be its own cluster job)")
     settings.add_arguments(p, "score", "window=2048 scores=[llr]")
     p.set_defaults(func=run_score_command)
+
+    g = subparsers.add_parser(
+        "score-gather", help="join the parts of a `genomamba score --part K/N` run into one output",
+        description=GATHER_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("parts", nargs="+", metavar="PART",
+                   help="the parts, OUT-stem.part-K-of-N.bcf (or .tsv), K = 1 .. N, in any order")
+    g.add_argument("--out", metavar="OUT",
+                   help="the output (default: the --out the parts were scored for)")
+    g.set_defaults(func=run_gather_command)
 
 
 def run_score_command(args) -> int:
     from genomamba.score.run import ScoreSettings, run_score
 
+    from genomamba.score.scatter import parse_part
+
+    part = parse_part(args.part) if args.part is not None else None
     chosen = settings.from_args(args, "score")
     run_score(ScoreSettings(model=args.model, reference=args.reference, vcf=args.vcf, out=args.out,
-                            head=args.head, **chosen), command=getattr(args, "command_line", None))
+                            head=args.head, **chosen), command=getattr(args, "command_line", None), part=part)
+    return 0
+
+
+def run_gather_command(args) -> int:
+    from genomamba.score.scatter import gather
+
+    gather(args.parts, args.out)
     return 0

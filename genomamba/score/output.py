@@ -29,7 +29,7 @@ import sys
 import pysam
 
 from genomamba.errors import GenomambaError
-from genomamba.files import AtomicFile
+from genomamba.files import AtomicFile, raise_if_full
 
 INFO_DESCRIPTIONS = {
     "GM_LLR": "genomamba zero-shot score of an SNV: log p(ALT) - log p(REF) at the masked variant "
@@ -86,8 +86,19 @@ class _AtomicWriter:
     """Writes to a temporary file (``self._out``) that becomes ``path`` on close and is
     discarded on abort, so a failed run leaves nothing half-written."""
 
+    #: the run's other outputs beside this one (its summary and plot), removed just before this
+    #: file is renamed into place: the new file never sits beside an earlier run's summary, and
+    #: the summary, written last, marks the set finished (``open_writer`` sets it for outputs)
+    replaces: tuple = ()
+
+    def _drop_replaced(self) -> None:
+        for path in self.replaces:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
     def close(self) -> None:
         self._out.close()
+        self._drop_replaced()
         self._file.commit()
 
     def abort(self) -> None:
@@ -154,12 +165,16 @@ class VcfWriter(_AtomicWriter):
                 pysam.tabix_index(self._file.tmp, preset="bcf" if self.kind == "bcf" else "vcf", force=True,
                                   csi=self.csi, index=index.tmp)
         except BaseException:
-            index.discard()
-            self._file.discard()
+            try:
+                raise_if_full(self._file.tmp)  # tabix_index reports a failed write without its errno
+            finally:
+                index.discard()
+                self._file.discard()
             raise
         for stale in (".tbi", ".csi"):  # an earlier run's index must not describe the new file
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.path + stale)
+        self._drop_replaced()
         self._file.commit()
         if index is not None:
             index.commit()
@@ -215,8 +230,13 @@ def open_writer(path: str, header, classes=None, provenance=None, csi=False, pll
     """The writer for ``path``'s kind; VCF/BCF get the ``provenance`` header lines and an index."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if output_kind(path).startswith("tsv"):
-        return TsvWriter(path, classes, pll)
-    return VcfWriter(path, header, classes, provenance, csi, pll, index)
+        writer = TsvWriter(path, classes, pll)
+    else:
+        writer = VcfWriter(path, header, classes, provenance, csi, pll, index)
+    if index:  # an output, not a part: its summary and plot are rewritten after it
+        stem = output_stem(path)
+        writer.replaces = (f"{stem}.summary.json", f"{stem}.scores.png")
+    return writer
 
 
 def _fmt(value) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import sys
 import time
 
@@ -35,7 +36,7 @@ from genomamba.errors import GenomambaError
 from genomamba.files import write_json
 from genomamba.score.models import load_models, locate_models
 from genomamba.score.settings import ScoreSettings, default_batch_size
-from genomamba.score import parallel
+from genomamba.score import parallel, scatter
 from genomamba.score.summary import Summary, plot_distribution, profile_table
 from genomamba.score.variants import record_alleles, reference_problem
 from genomamba.score.vcf import check_pass, declare_learned, open_vcf, records
@@ -45,9 +46,10 @@ __all__ = ["ScoreSettings", "run_score"]
 TBI_MAX_LENGTH = 2**29 - 1  # longer contigs need a CSI index
 
 
-def run_score(s: ScoreSettings, command: str | None = None) -> dict:
+def run_score(s: ScoreSettings, command: str | None = None, part: tuple[int, int] | None = None) -> dict:
     """Score ``s.vcf`` into ``s.out``; ``command``: the command line to record in the output
-    (default: this process's)."""
+    (default: this process's). ``part=(K, N)``: score only part K of N of the records, into
+    ``scatter.part_path(s.out, K, N)`` and its part summary (``genomamba.score.scatter``)."""
     import pysam
     import torch
 
@@ -60,6 +62,9 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
     found = locate_models(s)  # a wrong --model or --head is reported before any data is read
     s.check(found.model)
     share = from_env()  # torchrun: this process's share of the records
+    if part is not None:  # the header records the command whose output the gathered parts equal
+        command = scatter.command_without_part(command or "genomamba " + shlex.join(sys.argv[1:]))
+    target = scatter.part_path(s.out, *part) if part is not None else s.out
     started = time.time()
     timer = StageTimer(enabled=s.profile)
     verbosity = pysam.set_verbosity(0)  # our own messages say what htslib's warnings would
@@ -80,15 +85,17 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
         vf = open_vcf(s.vcf)
         declare_learned(vf.header, learned, symbolic)
         csi = _needs_csi(reference, vf.header)
-        part = parallel.part_path(s.out, share.rank, share.world) if share.world > 1 else None
-        writer = open_writer(part or s.out, vf.header, classes, provenance, csi=csi, pll="pll" in s.scores,
-                             index=part is None)
+        within = scatter.records_of(*part, n_records, s.chunk_size) if part is not None else None
+        rank_part = parallel.part_path(target, share.rank, share.world) if share.world > 1 else None
+        writer = open_writer(rank_part or target, vf.header, classes, provenance, csi=csi, pll="pll" in s.scores,
+                             index=rank_part is None and part is None)
         summary = Summary()
         try:
             failure = None
             try:
+                records_here = parallel.span(share, n_records, within, s.chunk_size)
                 with torch.inference_mode():
-                    _score_stream(vf, reference, scorer, writer, summary, parallel.span(share, n_records), s, timer,
+                    _score_stream(vf, reference, scorer, writer, summary, records_here, s, timer,
                                   show=share.is_main)
                 with timer("write"):
                     writer.close()
@@ -101,28 +108,34 @@ def run_score(s: ScoreSettings, command: str | None = None) -> dict:
                 writer.abort()
                 raise
             if share.world > 1:
-                summary = _gather_and_merge(share, s, failure, summary, scorer, timer, vf.header, classes,
-                                            provenance, csi)
+                summary = _gather_and_merge(share, s, target, failure, summary, scorer, timer, vf.header,
+                                            classes, provenance, csi, index=part is None)
         finally:
-            if part is not None:
+            if rank_part is not None:
                 with contextlib.suppress(FileNotFoundError):
-                    os.remove(part)
+                    os.remove(rank_part)
         vf.close()
     finally:
         pysam.set_verbosity(verbosity)
     teardown()
     if not share.is_main:
         return {}
-    stem = output_stem(s.out)
-    with timer("plot"):
-        plot_distribution(f"{stem}.scores.png", summary.samples)
+    stem = output_stem(target)
+    if part is None:  # a part's plot is score-gather's, from the parts' samples
+        with timer("plot"):
+            plot_distribution(f"{stem}.scores.png", summary.samples)
     seconds = time.time() - started
     result = summary.as_dict(s, seconds, scorer.work, provenance)
     if s.profile:  # stages summed over the processes
         result["profile"], table = profile_table(timer.seconds, seconds * share.world)
+    if part is not None:
+        result["part"] = scatter.part_info(*part, within, s.out, summary, classes, "pll" in s.scores, csi)
     write_json(f"{stem}.summary.json", result)
     reference.keep_index()
-    print(summary.line(seconds), file=sys.stderr)
+    line = summary.line(seconds)
+    if part is not None:
+        line = line.replace("score: ", f"score: part {part[0]} of {part[1]} -> {target}: ", 1)
+    print(line, file=sys.stderr)
     if s.profile:
         print(table, file=sys.stderr)
     return result
@@ -156,11 +169,10 @@ def _needs_csi(reference, header) -> bool:
     return max(lengths, default=0) > TBI_MAX_LENGTH
 
 
-def _gather_and_merge(share, s, failure, summary, scorer, timer, header, classes, provenance, csi) -> Summary:
+def _gather_and_merge(share, s, target, failure, summary, scorer, timer, header, classes, provenance, csi,
+                      index=True) -> Summary:
     """Several processes: exchange failures, summaries, work and stage times; rank 0 copies
-    the parts into ``s.out`` (the others wait for it, so that their parts outlive the copy)."""
-    from genomamba.score.output import open_writer
-
+    the parts into ``target`` (the others wait for it, so that their parts outlive the copy)."""
     ranks = share.gather_objects((failure, summary, scorer.work, timer.seconds))
     parallel.raise_failures([r[0] for r in ranks])
     for _, _, work, seconds in ranks[1:]:
@@ -171,14 +183,9 @@ def _gather_and_merge(share, s, failure, summary, scorer, timer, header, classes
     try:
         if share.is_main:
             with timer("merge"):
-                writer = open_writer(s.out, header, classes, provenance, csi=csi, pll="pll" in s.scores)
-                try:
-                    for rank in range(share.world):
-                        writer.copy_from(parallel.part_path(s.out, rank, share.world))
-                except BaseException:
-                    writer.abort()
-                    raise
-                writer.close()
+                parallel.merge_parts(target, [parallel.part_path(target, rank, share.world)
+                                              for rank in range(share.world)],
+                                     header, classes, provenance, csi=csi, pll="pll" in s.scores, index=index)
     finally:
         share.barrier()
     return Summary.merge([r[1] for r in ranks])

@@ -9,6 +9,7 @@ import os
 from collections import Counter
 
 from genomamba.data.progress import Progress
+from genomamba.data.vcf_index import check_index
 from genomamba.errors import GenomambaError
 from genomamba.score.variants import is_symbolic, reference_problem
 
@@ -20,6 +21,7 @@ def open_vcf(path):
 
     if not os.path.exists(path):
         raise GenomambaError(f"{path}: no such VCF")
+    check_index(path)
     try:
         return pysam.VariantFile(path)
     except (ValueError, OSError) as exc:

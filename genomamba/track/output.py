@@ -13,12 +13,13 @@ Both are written to temporaries and renamed into place only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
 import numpy as np
 
-from genomamba.files import AtomicFile
+from genomamba.files import AtomicFile, raise_if_full
 
 BASES = "ACGT"
 
@@ -52,8 +53,13 @@ class BigWigWriter:
         import pyBigWig
 
         self.target = AtomicFile(path)
-        self.bw = pyBigWig.open(self.target.tmp, "w")
-        self.bw.addHeader(contigs, maxZooms=10)
+        self.bw = None
+        try:
+            self.bw = pyBigWig.open(self.target.tmp, "w")
+            self.bw.addHeader(contigs, maxZooms=10)
+        except BaseException:
+            self.abort()
+            raise
 
     def add(self, contig: str, start: int, values: np.ndarray) -> int:
         """Values of bases ``start, start + 1, ...`` (NaN: no value); returns how many were written."""
@@ -67,12 +73,22 @@ class BigWigWriter:
         return int(ok.sum())
 
     def close(self) -> None:
-        self.bw.close()
+        try:
+            self.bw.close()
+        except BaseException:
+            self.bw = None
+            self.abort()
+            raise
         self.target.commit()
 
     def abort(self) -> None:
+        """Remove the temporary; pyBigWig reports a failed write without its errno, so a
+        full disk is found by a probe write first (``raise_if_full``)."""
         try:
-            self.bw.close()
+            raise_if_full(self.target.tmp)
+            if self.bw is not None:
+                with contextlib.suppress(RuntimeError):  # closing a file that failed to write
+                    self.bw.close()
         finally:
             self.target.discard()
 

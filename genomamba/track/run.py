@@ -28,7 +28,7 @@ import numpy as np
 from genomamba.data.progress import Progress
 from genomamba.data.reference import open_reference
 from genomamba.data.windows import masked_windows, odd_span
-from genomamba.files import atomic_path, write_json
+from genomamba.files import atomic_path, raise_if_full, write_json
 from genomamba.model.locate import locate_model
 from genomamba.track.plan import Part, plan_parts
 from genomamba.track.settings import TrackSettings
@@ -55,8 +55,8 @@ def run_track(s: TrackSettings) -> dict:
     key = {"model_sha256": found.sha256, "model": found.path, "reference": os.path.abspath(s.reference),
            "window": span, "precision": "bf16" if uses_bf16(device, s.precision) else "fp32",
            "parts": [[p.contig, p.start, p.end] for p in parts]}
+    model = found.load(device)  # first: a model that cannot be read leaves no parts directory
     store = PartStore(s.out + ".parts", key)
-    model = found.load(device)
     started = time.time()
     total = sum(p.length for p in parts)
     done = {i for i in range(len(parts)) if store.has(i)}
@@ -156,7 +156,11 @@ class PartStore:
 
     def save(self, i: int, logp: np.ndarray) -> None:
         with atomic_path(self._file(i)) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, logp)
+            try:
+                np.save(fh, logp)
+            except OSError:  # numpy reports a short write without its errno
+                raise_if_full(tmp)
+                raise
 
     def load(self, i: int) -> np.ndarray:
         return np.load(self._file(i))

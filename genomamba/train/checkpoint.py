@@ -64,8 +64,8 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
 def save_checkpoint(run_dir: Path, state: dict, keep: int) -> Path:
     """Write ``state`` as ``step-N.pt`` atomically, then drop all but the newest ``keep``."""
     path = checkpoint_dir(run_dir) / f"step-{state['step']:08d}.pt"
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: a full disk shows as OSError
+        torch.save({"format": FORMAT, **state}, fh)
     for _, old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

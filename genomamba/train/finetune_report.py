@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from genomamba.files import atomic_path, pyplot, save_figure, write_json
+from genomamba.files import atomic_path, pyplot, save_figure, staged_outputs, write_json
 from genomamba.model.labels import save_classifier
 
 
@@ -46,11 +46,15 @@ def plot_scores(path, classes, labels, probs, split) -> None:
 
 
 def write_outputs(out, clf, classes, metrics, results) -> None:
+    """model/, predictions.tsv, scores.png and metrics.json appear together (metrics.json
+    last), or, if one cannot be written (a full disk), none does and an earlier run's stay."""
     os.makedirs(out, exist_ok=True)
     lengths = [len(s) for s in results["train"][0].sequences]
-    save_classifier(os.path.join(out, "model"), clf, classes, int(np.median(lengths)), metrics["settings"]["mode"])
-    write_predictions(os.path.join(out, "predictions.tsv"), classes, results)
-    held_out = "test" if "test" in results else "val"
-    _, labels, probs = results[held_out]
-    plot_scores(os.path.join(out, "scores.png"), classes, labels, probs, held_out)
-    write_json(os.path.join(out, "metrics.json"), metrics)
+    with staged_outputs() as stage:
+        save_classifier(stage.directory(os.path.join(out, "model")), clf, classes, int(np.median(lengths)),
+                        metrics["settings"]["mode"])
+        write_predictions(stage.file(os.path.join(out, "predictions.tsv")), classes, results)
+        held_out = "test" if "test" in results else "val"
+        _, labels, probs = results[held_out]
+        plot_scores(stage.file(os.path.join(out, "scores.png")), classes, labels, probs, held_out)
+        write_json(stage.file(os.path.join(out, "metrics.json")), metrics)

@@ -212,11 +212,15 @@ def make_loader(sampler: WindowSampler, start: int, num_workers: int, prefetch: 
                 pin_memory: bool = False):
     """A background loader yielding batches start, start+1, ... in order (``num_workers``
     processes each keep ``prefetch`` batches ready; 0 reads in the training process)."""
+    import torch
     from torch.utils.data import DataLoader
 
     kwargs = {"prefetch_factor": max(1, prefetch)} if num_workers > 0 else {}
+    # a generator of its own: an iterator's seed drawn from torch's global one would leave a
+    # resumed run's RNG state (saved in its checkpoints) one draw ahead of an uninterrupted run's
     return DataLoader(BatchDataset(sampler), batch_size=None, sampler=CountFrom(start),
-                      num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      generator=torch.Generator().manual_seed(0), **kwargs)
 
 
 def next_batch(iterator):
@@ -226,7 +230,9 @@ def next_batch(iterator):
     except RuntimeError as exc:
         text = str(exc)
         marker = "GenomambaError: "
-        if marker in text:
-            line = next(ln for ln in text.splitlines() if marker in ln)
-            raise GenomambaError(line.split(marker, 1)[1].strip()) from None
+        # the worker's own line is the last: the traceback above it shows the source line that
+        # raised it, which holds the marker too
+        last = text.strip().splitlines()[-1] if text.strip() else ""
+        if marker in last:
+            raise GenomambaError(last.split(marker, 1)[1].strip()) from None
         raise

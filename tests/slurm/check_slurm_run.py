@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prove that every job of a snakemake run went through the SLURM cluster.
 
-    python tests/slurm/check_slurm_run.py RUNDIR JOBCOMP [--local-run LOCALDIR] [--expect RULE ...]
+    python tests/slurm/check_slurm_run.py RUNDIR JOBCOMP [--local-run LOCALDIR] [--expect RULE[=N] ...]
 
 RUNDIR is the snakemake working directory of a `--executor slurm` run (with
 --slurm-keep-successful-logs), JOBCOMP the cluster's jobcomp/filetxt file.
@@ -10,7 +10,7 @@ For every non-local job in the run's main log it checks:
   * slurmctld recorded SLURM job J as COMPLETED, exit 0, run in RUNDIR (jobcomp file),
   * the job's SLURM log (.snakemake/slurm_logs/rule_<rule>/...) exists and shows the
     rule finishing inside the job,
-and that each --expect rule ran at least once this way. With --local-run (the working
+and that each --expect rule ran at least once (RULE=N: at least N times) this way. With --local-run (the working
 directory of a `--cores N` run of the same targets), every job of that run must be in
 this run too, as a SLURM job unless this run made it a localrule.
 """
@@ -97,8 +97,11 @@ def main():
                 errors.append(f"rule {rule}: {n} job(s) in the local run, {got[rule]} in the SLURM run")
         a.expect += sorted(set(want) - set(local.values()))
     for r in a.expect:
-        if r not in ran:
-            errors.append(f"expected rule {r} never ran as a SLURM job (ran: {sorted(ran) or 'none'})")
+        rule, _, n = r.partition("=")
+        times = sum(1 for x in remote.values() if x == rule)
+        if times < int(n or 1):
+            errors.append(f"expected rule {rule} to run as {n or 1} SLURM job(s) or more, it ran as {times} "
+                          f"(ran: {sorted(ran) or 'none'})")
 
     print(f"check: {len(remote)} SLURM jobs, {len(local)} local rules ({', '.join(sorted(set(local.values()))) or '-'})")
     print(f"  {'rule':<22}{'job':>5}{'slurm':>7}  {'state':<10}{'node':<10}{'start':<10}{'end':<10}")

@@ -7,7 +7,9 @@
 #      in a second copy,
 #   4. check that every job of the SLURM run went through sbatch and completed on the
 #      cluster (tests/slurm/check_slurm_run.py) and that both runs made the same outputs
-#      (tests/slurm/compare_outputs.py),
+#      (tests/slurm/compare_outputs.py); with .test/config/config.yaml, also that its scattered
+#      score entry ran as 3 part jobs and a gather, and gathered to the one-job entry's output
+#      (tests/slurm/compare_scatter.py),
 #   5. stop the cluster (always).
 # Prints "SLURM pipeline test: PASS" or "... FAIL" last; exits non-zero on failure.
 #
@@ -142,6 +144,12 @@ say "SLURM run done"
 # every job of the local run must be in the SLURM run, as a completed SLURM job unless
 # the workflow declares its rule a localrule (rule all)
 say "checking that every job went through sbatch"
-"$PY" "$here/check_slurm_run.py" "$WORK/slurm" "$SLURM_TEST_DIR/log/jobcomp.txt" --local-run "$LOCAL"
+scattered=()  # .test/config/config.yaml's score entry example_parts: example in 3 part jobs + a gather
+[ "$CI_CONFIG" = "$repo/.test/config/config.yaml" ] && scattered=(--expect score_part=3 score_gather)
+"$PY" "$here/check_slurm_run.py" "$WORK/slurm" "$SLURM_TEST_DIR/log/jobcomp.txt" --local-run "$LOCAL" "${scattered[@]}"
 say "comparing outputs, local vs SLURM"
 "$PY" "$here/compare_outputs.py" "$LOCAL/results" "$WORK/slurm/results"
+if [ "${#scattered[@]}" -gt 0 ]; then
+    say "comparing the scattered score entry (3 SLURM part jobs, gathered) with the one-job entry"
+    "$PY" "$here/compare_scatter.py" "$WORK/slurm/results" example example_parts
+fi

@@ -1,7 +1,8 @@
 # Shared by all .smk files: config validation, the genomamba command, path helpers
 # and ALL_TARGETS (the final outputs that `rule all` requests; each rule file appends).
-# (shlex, shutil, sys and Path are also used by the other rule files, which share this namespace)
+# (re, shlex, shutil, sys and Path are also used by the other rule files, which share this namespace)
 import json
+import re
 import shlex
 import shutil
 import sys

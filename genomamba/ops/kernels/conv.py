@@ -73,9 +73,10 @@ def _silu_grad(pre):
 @triton.jit
 def _conv_silu_fwd_kernel(
     x_ptr, w_ptr, b_ptr, u_ptr,
-    far, E, L, s_x_n, s_x_e,
+    far, E, L, s_x_n, s_x_e, s_u_n, s_u_e,
     K: tl.constexpr, KP2: tl.constexpr, HAS_BIAS: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
+    """u[r, i, e, t] at u_ptr + r * far + i * s_u_n + e * s_u_e + t (unit stride along L)."""
     i, offs_e, mask_e = _channels(tl.program_id(0), E, BLOCK_E)
     offs_t = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
     offs_k = tl.arange(0, KP2)
@@ -84,7 +85,7 @@ def _conv_silu_fwd_kernel(
     pre0 = tl.sum(w0 * _taps(x_ptr, x_row, offs_t, offs_k, 1, L, mask_e, K), axis=1) + b0
     pre1 = tl.sum(w1 * _taps(x_ptr, x_row, offs_t, offs_k, -1, L, mask_e, K), axis=1) + b1
     mask = mask_e[:, None] & (offs_t < L)[None, :]
-    ptrs = u_ptr + ((i * E + offs_e) * L)[:, None] + offs_t[None, :]
+    ptrs = u_ptr + (i * s_u_n + offs_e.to(tl.int64) * s_u_e)[:, None] + offs_t[None, :]
     dty = u_ptr.dtype.element_ty
     tl.store(ptrs, (pre0 * tl.sigmoid(pre0)).to(dty), mask=mask)
     tl.store(ptrs + far, (pre1 * tl.sigmoid(pre1)).to(dty), mask=mask)

@@ -11,6 +11,26 @@ def _score_entry(name):
     return entries[name]
 
 
+def _score_parts(name):
+    """How many `genomamba score --part K/N` jobs score the entry (1: one `score` job)."""
+    return _score_entry(name)["parts"]
+
+
+def _score_names_regex(scattered):
+    """The entry names that one job scores (scattered False) or N jobs (True), as a regex for
+    the {variants} wildcard: rule score and rule score_gather write the same paths, each for
+    its own entries."""
+    names = [n for n in (config.get("score") or {}) if (_score_parts(n) > 1) == scattered]
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def _score_part_files(wc):
+    """The N parts (and their summaries) that score_gather joins, in order."""
+    n = _score_parts(wc.variants)
+    stems = [f"results/score/{wc.variants}.part-{k}-of-{n}" for k in range(1, n + 1)]
+    return {"parts": [f"{s}.bcf" for s in stems], "summaries": [f"{s}.summary.json" for s in stems]}
+
+
 def _score_head(name):
     e = _score_entry(name)
     head = e.get("head")

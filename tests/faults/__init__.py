@@ -1,0 +1,1 @@
+"""Fault injection (issue 24): the real CLI killed with SIGKILL at seeded moments, then rerun."""
