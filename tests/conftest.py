@@ -21,3 +21,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault suite's table (tests/faults/conftest.py), also where its kill chains ran in a
+    pytest-xdist worker."""
+    import importlib
+
+    try:
+        faults = importlib.import_module("faults.conftest")
+    except ImportError:
+        return
+    faults.write_kill_table(terminalreporter)

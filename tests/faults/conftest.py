@@ -62,13 +62,30 @@ def kill_chains(request, tmp_path_factory):
     _rows.extend(r.row() for r in results.values())
     path = base / "kill_table.json"
     path.write_text(json.dumps({"k": KILLS, "seed": SEED, "workers": workers, "chains_wall_s": round(wall, 1),
-                                "cpu_s_runs": cpu["runs"], "cpu_s_polling": cpu["polling"], "rows": _rows},
-                               indent=1) + "\n")
+                                "cpu_s_runs": cpu["runs"], "cpu_s_polling": cpu["polling"], "rows": _rows,
+                                "cpu_line": _cpu_line[-1]}, indent=1) + "\n")
     _table_path.append(str(path))
     return results
 
 
-def pytest_terminal_summary(terminalreporter):
+def _from_workers(config) -> None:
+    """Under pytest-xdist the chains ran in a worker: read its table from the workers' tmp dirs
+    (``popen-gwN/faultsN/kill_table.json`` under this session's base tmp dir)."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or not hasattr(config, "workerinput") and not config.pluginmanager.hasplugin("xdist"):
+        return
+    for path in sorted(factory.getbasetemp().glob("popen-gw*/faults[0-9]*/kill_table.json")):
+        table = json.loads(path.read_text())
+        _rows.extend(table["rows"])
+        _cpu_line.append(table.get("cpu_line", ""))
+        _table_path.append(str(path))
+
+
+def write_kill_table(terminalreporter):
+    """Print the table (called by tests/conftest.py's ``pytest_terminal_summary``: under
+    pytest-xdist the controller loads only that conftest)."""
+    if not _rows:
+        _from_workers(terminalreporter.config)
     if not _rows:
         return
     tr = terminalreporter
