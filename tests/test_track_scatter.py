@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from genomamba.cli import main
 from genomamba.errors import GenomambaError
@@ -50,6 +49,7 @@ def env(tmp_path_factory):
     return d
 
 
+from workflow_helpers import dry_run  # noqa: E402
 from model_helpers import one_thread  # noqa: E402,F401  (autouse: one torch thread per module)
 
 
@@ -115,21 +115,10 @@ def test_more_parts_than_track_parts_is_an_error(env, tmp_path):
 
 
 def test_dry_run_scatters_a_track_entry_into_n_part_jobs_and_one_gather(tmp_path):
-    for part in ("workflow", "genomamba/configs", "resources/NC_001133.9.fa.gz"):
-        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, tmp_path / part)
-    full = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config = {key: full[key] for key in ("tokenize", "pretrain")}
-    config["genomes"] = {"example": full["genomes"]["example"]}
-    config["track"] = {"whole": {"genome": "example"},
-                       "scattered": {"genome": "example", "parts": 4, "all_alts": True, "gpus": 1, "part_size": 10000}}
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "1",
-                          "results/track/whole", "results/track/scattered"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr + run.stdout
-    out = run.stdout + run.stderr
+    out = dry_run(tmp_path, {"track": {
+        "whole": {"genome": "example"},
+        "scattered": {"genome": "example", "parts": 4, "all_alts": True, "gpus": 1, "part_size": 10000}}},
+        ["results/track/whole", "results/track/scattered"])
     counts = dict(re.findall(r"^(track\w*)\s+(\d+)$", out, re.M))
     assert counts == {"track": "1", "track_split": "1", "track_part": "4", "track_gather": "1"}
     for k in (1, 2, 3, 4):

@@ -4,14 +4,13 @@ plans one score job; the schema rejects parts < 1."""
 
 import copy
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from snakemake.utils import validate
+
+from workflow_helpers import dry_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,21 +31,9 @@ def test_schema_takes_parts_and_rejects_less_than_one():
 
 
 def test_dry_run_scatters_an_entry_into_n_part_jobs_and_one_gather(tmp_path):
-    for part in ("workflow", "genomamba/configs", "resources/NC_001133.9.fa.gz", "resources/example.vcf.gz"):
-        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if (REPO / part).is_dir() else shutil.copy)(REPO / part, tmp_path / part)
-    full = load_config()
-    config = {key: full[key] for key in ("tokenize", "pretrain")}
-    config["genomes"] = {"example": full["genomes"]["example"]}
     entry = {"vcf": "resources/example.vcf.gz", "genome": "example", "window": 129}
-    config["score"] = {"whole": entry, "scattered": {**entry, "parts": 3, "gpus": 1, "mem_mb": 12345}}
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "1",
-                          "results/score/whole.vcf.gz", "results/score/scattered.vcf.gz"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr + run.stdout
-    out = run.stdout + run.stderr
+    out = dry_run(tmp_path, {"score": {"whole": entry, "scattered": {**entry, "parts": 3, "gpus": 1, "mem_mb": 12345}}},
+                  ["results/score/whole.vcf.gz", "results/score/scattered.vcf.gz"], files=["resources/example.vcf.gz"])
     counts = dict(re.findall(r"^(score\w*)\s+(\d+)$", out, re.M))
     assert counts == {"score": "1", "score_part": "3", "score_gather": "1"}
     for k in (1, 2, 3):  # each part: the entry's command, its final --out, and --part K/3, on the GPU
