@@ -26,7 +26,8 @@ from genomamba.data.reference import Reference
 from genomamba.device import inference_batch
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM
 from genomamba.track.plan import Part
-from genomamba.track.run import part_logp
+from genomamba.track.output import position_scores
+from genomamba.track.run import agreement, part_logp, part_logp_approximate
 
 
 def main(argv=None):
@@ -37,6 +38,11 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default: genomamba.device.inference_batch)")
     p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    p.add_argument("--masks-per-window", type=int, default=1,
+                   help="K > 1: time the approximate mode (K masks per pass) and its agreement with exact scores")
+    p.add_argument("--mask-spacing", type=int, default=128)
+    p.add_argument("--model", help="a trained model (run directory or model/) instead of random weights: "
+                                   "the approximate mode's agreement means something only for a trained model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the result here")
     args = p.parse_args(argv)
@@ -47,7 +53,12 @@ def main(argv=None):
     n = args.positions or (4096 if device.type == "cuda" else 16)
     batch = args.batch_size or inference_batch(args.window, device)
     torch.manual_seed(args.seed)
-    model = GenoMambaForMaskedLM(GenoMambaConfig()).to(device).eval()
+    if args.model:
+        from genomamba.model.locate import locate_model
+
+        model = locate_model(args.model).load(device)
+    else:
+        model = GenoMambaForMaskedLM(GenoMambaConfig()).to(device).eval()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"model: default GenoMambaConfig, {model.num_parameters() / 1e6:.2f} M parameters, on {name}",
           file=sys.stderr)
@@ -59,16 +70,32 @@ def main(argv=None):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        part_logp(model, reference, Part("chrB", batch, batch + n), (args.window - 1) // 2, device, batch,
-                  args.precision)
+        timed = Part("chrB", batch, batch + n)
+        flank = (args.window - 1) // 2
+        if args.masks_per_window > 1:
+            logp = part_logp_approximate(model, reference, timed, flank, device, batch, args.precision,
+                                         args.masks_per_window, args.mask_spacing)
+        else:
+            logp = part_logp(model, reference, timed, flank, device, batch, args.precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        agree = None
+        if args.masks_per_window > 1:  # exact scores at a sample of the timed positions
+            sample = np.sort(np.random.default_rng(1).choice(n, size=min(n, 2048), replace=False))
+            exact = part_logp(model, reference, timed, flank, device, batch, args.precision, sample)
+            ref = tokens[timed.start : timed.end]
+            agree = agreement(position_scores(logp, ref, "min-llr")[sample], position_scores(exact, ref, "min-llr")[sample])
     result = {"device": name, "window": 2 * ((args.window - 1) // 2) + 1, "positions": n, "batch_size": batch,
               "precision": args.precision, "seconds": round(seconds, 3),
-              "positions_per_second": round(n / seconds, 3), "seconds_per_mb": round(1e6 * seconds / n, 1)}
+              "positions_per_second": round(n / seconds, 3), "seconds_per_mb": round(1e6 * seconds / n, 1),
+              "masks_per_window": args.masks_per_window, "mask_spacing": args.mask_spacing,
+              "model": args.model or "random weights", "agreement_min_llr": agree}
     print(f"{name}: window {result['window']}  batch {batch}  {n} positions in {seconds:.2f} s  ->  "
-          f"{result['positions_per_second']:.2f} positions/s ({result['seconds_per_mb']:.0f} s per Mb)", flush=True)
+          f"{result['positions_per_second']:.2f} positions/s ({result['seconds_per_mb']:.0f} s per Mb)"
+          + (f"  approximate ({args.masks_per_window} masks, {args.mask_spacing} apart), min-llr vs exact at "
+             f"{agree['positions']} positions: Pearson {agree['pearson']}, Spearman {agree['spearman']} "
+             f"({result['model']})" if agree else ""), flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

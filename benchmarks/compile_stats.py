@@ -14,6 +14,7 @@ launch settings; Triton's specialisation (ints equal to 1, multiples of 16) is m
 
 import argparse
 import collections
+import importlib.util
 import os
 import re
 import subprocess
@@ -24,8 +25,13 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from kernels import selective_scan as kernels  # noqa: E402
+# the kernel module by its path: it needs only Triton, so a bare Triton venv (no torch) runs
+# this; GENOMAMBA_SCAN_KERNELS names another copy (e.g. an earlier commit's, to compare)
+KERNELS = os.environ.get("GENOMAMBA_SCAN_KERNELS") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "genomamba", "ops", "kernels", "scan.py")
+_spec = importlib.util.spec_from_file_location("scan_kernels", KERNELS)
+kernels = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(kernels)
 
 BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
 BF16_ARGS = {"u_ptr", "delta_ptr", "z_ptr", "B_ptr", "C_ptr", "out_ptr", "dout_ptr", "du_ptr", "ddelta_ptr", "dz_ptr"}
@@ -34,7 +40,7 @@ UNSPECIALISED = {"one", "direction"}
 
 def int_args(batch=4, dim=512, length=131072, nstate=16, seg_len=128, block_d=16):
     rows = batch * dim
-    return dict(batch=batch, dim=dim, L=length, n_seg=length // seg_len, n_rows=rows, dim_per_group=dim,
+    return dict(batch=batch, dim=dim, L=length, L_valid=length, n_seg=length // seg_len, n_rows=rows, dim_per_group=dim,
                 s_u_dir=rows * length, s_u_b=dim * length, s_u_d=length, s_z_dir=rows * length,
                 s_z_b=dim * length, s_z_d=length, s_A_dir=dim * nstate, s_B_dir=batch * nstate * length,
                 s_B_b=nstate * length, s_B_g=nstate * length, s_B_n=length, s_B_t=1, s_D_dir=dim, direction=0,
@@ -100,7 +106,7 @@ def main():
             compiled = compile_sm90(kernels._scan_bwd_kernel, dict(consts, SUMMARY=summary), int_args(), 1)
             report("backward summary" if summary else "backward main", compiled, args.dump)
     if "fwd" in which:
-        consts = dict(base, BLOCK_D=32, BLOCK_T=8, SAVE=True)
+        consts = dict(base, BLOCK_D=32, BLOCK_T=8, SAVE=True, PREFETCH=False)
         for summary in (False, True):
             compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1)
             report("forward summary" if summary else "forward main", compiled, args.dump)

@@ -14,7 +14,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
+from bench_scan import DTYPES, SHAPES, make_inputs  # noqa: E402
 
 import genomamba.ops.kernels.scan as kernels  # noqa: E402
 from genomamba.ops import selective_scan  # noqa: E402
@@ -24,7 +24,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--row", type=int, default=0)
     args = ap.parse_args()
-    (b, d, length, n, dt), *_ = MAMBA_SSM_H100[args.row]
+    b, d, length, n, dt = SHAPES[args.row]
     x = make_inputs(b, d, length, n, DTYPES[dt], "cuda")
     out = selective_scan(**x, delta_softplus=True)
     torch.autograd.grad(out, list(x.values()), torch.randn_like(out))

@@ -13,7 +13,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
+from bench_scan import DTYPES, SHAPES, make_inputs  # noqa: E402
 
 from genomamba.ops import selective_scan  # noqa: E402
 
@@ -23,7 +23,7 @@ def main():
     ap.add_argument("--row", type=int, default=0)
     ap.add_argument("--iters", type=int, default=10)
     args = ap.parse_args()
-    (b, d, length, n, dt), *_ = MAMBA_SSM_H100[args.row]
+    b, d, length, n, dt = SHAPES[args.row]
     x = make_inputs(b, d, length, n, DTYPES[dt], "cuda")
     gout = torch.randn(b, d, length, device="cuda", dtype=DTYPES[dt])
     leaves = list(x.values())

@@ -18,7 +18,7 @@ import torch
 from triton.testing import do_bench
 
 sys.path.insert(0, os.path.dirname(__file__))
-from bench_scan import DTYPES, MAMBA_SSM_H100, make_inputs  # noqa: E402
+from bench_scan import DTYPES, SHAPES, make_inputs  # noqa: E402
 
 from genomamba.ops import selective_scan  # noqa: E402
 
@@ -35,7 +35,7 @@ def main():
                     help="B/C memory layout: (N, L) rows (as the model passes them) or (L, N) rows")
     args = ap.parse_args()
     for i in args.rows.split(","):
-        shape, m_fwd, m_both, m_peak = MAMBA_SSM_H100[int(i)]
+        shape = SHAPES[int(i)]
         b, d, length, n, dt = shape
         x = make_inputs(b, d, length, n, DTYPES[dt], "cuda")
         gout = torch.randn(b, d, length, device="cuda", dtype=DTYPES[dt])
@@ -70,7 +70,7 @@ def main():
                 print(f"{shape} {cfg}: failed: {type(e).__name__}: {str(e)[:200]}", flush=True)
                 continue
             best.append((fbt if not args.fwd_only else f, cfg, f, fbt))
-            print(f"{shape} bc={args.bc} {cfg}: fwd {f:.3f} (mamba {m_fwd}) fwd+bwd {fbt:.3f} (mamba {m_both}) peak {peak:.2f} GiB (mamba {m_peak}) compile {c:.1f}s",
+            print(f"{shape} bc={args.bc} {cfg}: fwd {f:.3f} fwd+bwd {fbt:.3f} peak {peak:.2f} GiB compile {c:.1f}s",
                   flush=True)
         best.sort()
         print(f"BEST {shape}: {best[:3]}", flush=True)

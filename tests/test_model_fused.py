@@ -104,9 +104,9 @@ def test_inference_forward_keeps_nothing_and_matches(monkeypatch):
     saves = []
     real = fused.scan_forward
 
-    def spy(*args, save):
+    def spy(*args, save, **kwargs):
         saves.append(save)
-        return real(*args, save=save)
+        return real(*args, save=save, **kwargs)
 
     monkeypatch.setattr(fused, "scan_forward", spy)
     mixer, hidden, dout = make(9, seed=5)
@@ -120,10 +120,15 @@ def test_inference_forward_keeps_nothing_and_matches(monkeypatch):
     assert rel(plain, trained.detach()) <= 1e-6 and rel(inferred, trained.detach()) <= 1e-6
 
 
-@pytest.mark.parametrize("length,autocast", [(1, False), (13, False), (10, True)])
-def test_inference_layout_matches_the_saving_path(length, autocast):
+@pytest.mark.parametrize("padded", [False, True], ids=["rows", "padded_rows"])
+@pytest.mark.parametrize("length,autocast", [(1, False), (13, False), (10, True), (16, False)])
+def test_inference_layout_matches_the_saving_path(length, autocast, padded, monkeypatch):
     """The no-grad forward lays activations out channels-outermost (one matrix product per
-    projection); it must compute what the saving path computes, in fp32 and under bf16."""
+    projection), long windows in rows padded to a multiple of 16 (here forced at every
+    length); it must compute what the saving path computes, in fp32 and under bf16."""
+    import genomamba.ops.bimamba_triton as fused
+
+    monkeypatch.setattr(fused, "PAD_ROWS_ABOVE", 0 if padded else 1 << 30)
     mixer, hidden, _ = make(length, seed=20 + length)
     mixer.config.scan_backend = "triton"
     with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):

@@ -193,3 +193,26 @@ def test_bad_backend_and_empty_sequence():
     u = torch.zeros(1, 2, 0)
     with pytest.raises(ValueError, match="L >= 1"):
         selective_scan(u, u, inputs["A"], torch.zeros(1, 2, 0), torch.zeros(1, 2, 0), backend="torch")
+
+
+@pytest.mark.parametrize("length,padded", [(19, 32), (9, 16), (16, 16)])
+def test_padded_rows_scan_only_the_valid_length(length, padded):
+    """scan_forward on rows padded past valid_length (as the inference forward lays out an
+    odd window) gives, on the valid positions, the float64 reference of the unpadded rows,
+    in both directions of a stacked call, whatever finite values the padding holds; the
+    last state of the forward direction is the state at valid_length - 1."""
+    per_dir = [make_inputs(2, 4, padded, 3, None, torch.float32, True) for _ in range(2)]
+    stacked = {k: torch.stack([per_dir[0][k], per_dir[1][k]]) for k in per_dir[0]}
+    stacked["B"], stacked["C"] = stacked["B"].unsqueeze(2), stacked["C"].unsqueeze(2)
+    inputs = scan_triton.scan_inputs(*(stacked[k] for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")))
+    out, last, state = scan_triton.scan_forward(*inputs, True, 0, save=False, valid_length=length)
+    assert state is None and out.shape[-1] == padded
+    for k in range(2):
+        args = {n: stacked[n][k].double()[..., :length] if stacked[n].dim() > 3 else stacked[n][k].double()
+                for n in stacked}
+        args["B"], args["C"] = args["B"][:, 0], args["C"][:, 0]
+        ref, ref_last = selective_scan_ref(**args, delta_softplus=True, reverse=k == 1, return_last_state=True)
+        assert rel_err(out[k, ..., :length], ref) <= 1e-5
+        assert rel_err(last[k], ref_last) <= 1e-5
+    with pytest.raises(ValueError, match="valid_length"):
+        scan_triton.scan_forward(*inputs, True, 0, save=True, valid_length=length - 1)

@@ -227,3 +227,48 @@ def test_parts_of_another_run_are_not_reused(env, tmp_path, monkeypatch, capsys)
     assert track(env, tmp_path / "w21.bw", "part_size=100", window=21) == 0
     np.testing.assert_array_equal(bigwig_values(out, "c1", 0, LENGTH)[0],
                                   bigwig_values(tmp_path / "w21.bw", "c1", 0, LENGTH)[0])
+
+
+def test_approximate_mode_masks_several_positions_per_window(env, tmp_path, capsys):
+    """--masks-per-window 3 --mask-spacing 5: each position's LLRs come from the window the
+    documented geometry gives (blocks of 15 bases; window i of a block masks its bases i,
+    i + 5, i + 10 that are A/C/G/T, centred on i + 5), checked against the model's own
+    forward on that window built here; the Ns stay without a value, and the run prints
+    its agreement with exact scores at sampled positions."""
+    from genomamba.data.vocab import MASK, PAD, encode
+    from genomamba.model.locate import locate_model
+
+    assert track(env, tmp_path / "a.bw", "--masks-per-window", 3, "--mask-spacing", 5,
+                 "--all-alts", tmp_path / "a.tsv.gz", "agreement_sample=50") == 0
+    err = capsys.readouterr().err
+    assert "approximate (3 masks per window, 5 bases apart)" in err and "Pearson r" in err
+    alts = alts_table(tmp_path / "a.tsv.gz")
+    assert len(alts) == LENGTH + 60 - (N_RUN[1] - N_RUN[0])  # every A/C/G/T base, as exact mode
+    model = locate_model(env["ps"]).load(torch.device("cpu"))
+    seq = encode(env["seqs"]["c1"])
+    flank = WINDOW // 2
+    for q in (0, 7, 99, 104, 111, 186, LENGTH - 1):  # 0-based: block edges, beside the Ns, the last block
+        block, r = divmod(q, 15)
+        i = r % 5
+        masks = [p for p in (block * 15 + i + 5 * j for j in range(3)) if p < LENGTH and seq[p] < 4]
+        centre = block * 15 + i + 5
+        window = np.full(WINDOW, PAD, dtype=np.int64)
+        for k in range(WINDOW):
+            if 0 <= centre - flank + k < LENGTH:
+                window[k] = seq[centre - flank + k]
+        for p in masks:
+            window[flank + p - centre] = MASK
+        with torch.no_grad():
+            logits = model(torch.from_numpy(window)[None], rc_average=True)[0, flank + q - centre, :4]
+        logp = torch.log_softmax(logits.double(), dim=-1).numpy()
+        ref, llr = alts[("c1", q + 1)]
+        own = "ACGT".index(ref)
+        for b, base in enumerate("ACGT"):
+            assert llr[base] == pytest.approx(logp[b] - logp[own], abs=2e-5), (q, base)
+
+
+def test_approximate_mode_that_does_not_fit_the_window_is_a_one_line_error(env, tmp_path, capsys):
+    assert track(env, tmp_path / "a.bw", "--masks-per-window", 4, "--mask-spacing", 8) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not fit in a window of 31" in err[0] and "Traceback" not in err[0]
+    assert not os.path.exists(tmp_path / "a.bw") and not os.path.exists(tmp_path / "a.bw.parts")

@@ -258,7 +258,8 @@ class GenoMambaForMaskedLM(_GenoMambaModel):
         (batch,) tensor of positions): ``forward(input_ids)[rows, position]`` without the LM
         head's work at the other positions, and with the head in float32 even under bf16
         autocast (the backbone runs in the autocast dtype), so scores taken from them are
-        not bf16-quantised."""
+        not bf16-quantised. A (batch, K) tensor of positions gives (batch, K, VOCAB_SIZE):
+        K positions of each row from one forward pass."""
         input_ids = as_token_ids(input_ids)
         n, length = input_ids.shape
         ps = self.config.rc_mode == "ps"
@@ -266,12 +267,14 @@ class GenoMambaForMaskedLM(_GenoMambaModel):
         hidden, _ = self.backbone.strands(input_ids, both=both)
         weight = self.lm_weight.float()
         rows = torch.arange(n, device=hidden.device)
+        if torch.is_tensor(position) and position.dim() == 2:
+            rows = rows[:, None]
         with torch.autocast(hidden.device.type, enabled=False):
             fwd = F.linear(hidden[rows, position].float(), weight)
             if not both:
                 return fwd
             # the reverse strand's position for this one, complemented (rcps.combine_strand_logits)
-            rev = F.linear(hidden[n + rows, length - 1 - position].float(), weight)[:, self.backbone.complement]
+            rev = F.linear(hidden[n + rows, length - 1 - position].float(), weight)[..., self.backbone.complement]
             return fwd + rev if ps else 0.5 * (fwd + rev)
 
     def _head(self):

@@ -97,31 +97,52 @@ def bimamba(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
                                  torch.is_grad_enabled())
 
 
+#: Row length multiple of the inference forward's activations for windows longer than
+#: PAD_ROWS_ABOVE: an odd window (131,071 bases) is laid out in rows of 131,072, so that the
+#: scan's loads and stores are whole vectors. Measured on the H200 (default PS model, LLR
+#: scoring, 2026-12-03): 131k windows 8.09 -> 9.21 SNVs/s, 16k even (71.0 / 71.2), 1k slower
+#: (1,663 -> 1,483: the padded copy of the hidden states and the strided output cost more
+#: than the scan gains at batch 256), hence the threshold.
+ROW_MULTIPLE = 16
+PAD_ROWS_ABOVE = 16384
+
+
 def _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
     """The forward without autograd, channels outermost: every activation from in_proj to the
     scan output is laid out (channels, n, L) and viewed as (n, channels, L), so x_proj, dt_proj
     and out_proj are each one (channels x n L) matrix product per direction, where the (n, E, L)
     layout the backward reads needs a batched product per sequence (for which cuBLAS picks
-    kernels several times slower). The same arithmetic as the saving path, in other memory."""
+    kernels several times slower). The same arithmetic as the saving path, in other memory.
+
+    Long rows are padded to a multiple of ROW_MULTIPLE positions (zeros in h, hence in x and z;
+    the convolution reads and writes only the true positions, u's padding is zeroed), and
+    the scan is told the true length; the padded positions' outputs are dropped."""
     cd = h.dtype
     n, length, d_model = h.shape
     E, r, nstate = out_w.shape[1], dt_w.shape[-1], A.shape[-1]
-    rows = n * length
-    xz = torch.matmul(in_w.to(cd), h.reshape(rows, d_model).t()).view(-1, n, length).transpose(0, 1)
+    padded = -(-length // ROW_MULTIPLE) * ROW_MULTIPLE if length > PAD_ROWS_ABOVE else length
+    if padded != length:
+        h = torch.nn.functional.pad(h, (0, 0, 0, padded - length))
+    rows = n * padded
+    xz = torch.matmul(in_w.to(cd), h.reshape(rows, d_model).t()).view(-1, n, padded).transpose(0, 1)
     x, z = xz[:, :E], xz[:, E:]
-    u = conv_silu_forward(x, conv_w, conv_b, out=h.new_empty((2, E, n, length)).transpose(1, 2))
-    x_dbl = torch.matmul(x_proj_w.to(cd), u.transpose(1, 2).reshape(2, E, rows))  # (2, r + 2N, n L)
-    delta = torch.matmul(dt_w.to(cd), x_dbl[:, :r])  # (2, E, n L)
+    u = h.new_empty((2, E, n, padded)).transpose(1, 2)  # (2, n, E, padded)
+    conv_silu_forward(x[..., :length], conv_w, conv_b, out=u[..., :length])
+    if padded != length:
+        u[..., length:] = 0
+    x_dbl = torch.matmul(x_proj_w.to(cd), u.transpose(1, 2).reshape(2, E, rows))  # (2, r + 2N, n padded)
+    delta = torch.matmul(dt_w.to(cd), x_dbl[:, :r])  # (2, E, n padded)
 
-    def per_row(t):  # (2, channels, n L) -> (2, n, channels, L), a view
-        return t.view(2, t.shape[1], n, length).transpose(1, 2)
+    def per_row(t):  # (2, channels, n padded) -> (2, n, channels, padded), a view
+        return t.view(2, t.shape[1], n, padded).transpose(1, 2)
 
     B, C = per_row(x_dbl[:, r:r + nstate]), per_row(x_dbl[:, r + nstate:])
     inputs = scan_inputs(per_row(u.transpose(1, 2).reshape(2, E, rows)), per_row(delta), A, B.unsqueeze(2),
                          C.unsqueeze(2), D, z.unsqueeze(0), dt_b, keep_layout=True)
-    out, _, _ = scan_forward(*inputs, True, 0, save=False)
-    y = out[0] + out[1]  # (n, E, L) with the operands' strides (L, n L, 1): (E, n L) in memory
-    return torch.matmul(y.transpose(1, 2).reshape(rows, E), out_w.to(cd).t()).view(n, length, d_model)
+    out, _, _ = scan_forward(*inputs, True, 0, save=False, valid_length=length)
+    y = out[0] + out[1]  # (n, E, padded) with the operands' strides (padded, n padded, 1): (E, n padded) in memory
+    res = torch.matmul(y.transpose(1, 2).reshape(rows, E), out_w.to(cd).t()).view(n, padded, d_model)
+    return res[:, :length]
 
 
 def _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner, x_dbl=None):

@@ -14,6 +14,10 @@ from that one pass. OUT.bw (bigWig) holds one value per position (--score); posi
 reference base is not A/C/G/T have none. --all-alts OUT.tsv.gz adds every ALT's LLR
 (bgzipped, tabix-indexed). An interrupted run keeps its finished parts in OUT.bw.parts/ and
 reuses them when rerun with the same model, reference, regions and window.
+--masks-per-window K (the approximate mode, opt-in) masks K positions per window, K times
+fewer passes; the scores then differ from the exact ones (each position also sees the other
+masks, off its window's middle), and the run prints their agreement with exact scores
+computed at a sample of positions (agreement_sample).
 Settings: the defaults in genomamba/configs/track.yaml, then --config, then KEY=VALUE
 overrides, then the flags below.
 """
@@ -38,6 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--window", type=int,
                    help="bases around each position (default: the model's pretraining window, else 1024)")
     p.add_argument("--batch-size", type=int, help="windows per forward pass (default: on a GPU what half its free memory holds, at most 256; else 65536 / window, 1 to 64)")
+    p.add_argument("--masks-per-window", type=int, metavar="K",
+                   help="approximate mode: K positions mask-spacing apart [MASK]ed per pass (K times faster; "
+                        "prints its agreement with exact scores on a sample); default 1, exact")
+    p.add_argument("--mask-spacing", type=int, metavar="BASES", help="bases between the masks of one window (default 128)")
     p.add_argument("--device", help="auto (GPU if there is one; the default), cpu, cuda, cuda:1, ...")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
                    help="auto (the default): bf16 autocast on GPU, fp32 on CPU")

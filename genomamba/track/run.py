@@ -55,22 +55,44 @@ def run_track(s: TrackSettings) -> dict:
     key = {"model_sha256": found.sha256, "model": found.path, "reference": os.path.abspath(s.reference),
            "window": span, "precision": "bf16" if uses_bf16(device, s.precision) else "fp32",
            "parts": [[p.contig, p.start, p.end] for p in parts]}
+    approximate = s.masks_per_window > 1
+    if approximate:  # parts of an exact run are not reused by an approximate one, nor the reverse
+        key["approximate"] = {"masks_per_window": s.masks_per_window, "mask_spacing": s.mask_spacing}
     model = found.load(device)  # first: a model that cannot be read leaves no parts directory
     store = PartStore(s.out + ".parts", key)
     started = time.time()
     total = sum(p.length for p in parts)
     done = {i for i in range(len(parts)) if store.has(i)}
     computed = 0
+    pairs = ([], [])  # approximate mode: (approximate, exact) --score values at sampled positions
+    rng = np.random.default_rng(0)
+    sampling = 0.0  # seconds spent on the exact sample (not counted in the throughput)
     with Progress(total=total, desc="track", unit="pos", initial=sum(parts[i].length for i in done)) as bar:
         for i, part in enumerate(parts):
             if i in done:
                 continue
             with torch.inference_mode():
-                logp = part_logp(model, reference, part, flank, device, s.batch_size, s.precision)
+                if approximate:
+                    logp = part_logp_approximate(model, reference, part, flank, device, s.batch_size, s.precision,
+                                                 s.masks_per_window, s.mask_spacing)
+                else:
+                    logp = part_logp(model, reference, part, flank, device, s.batch_size, s.precision)
             store.save(i, logp)
             computed += part.length
             bar.update(part.length)
-    seconds = time.time() - started
+            if approximate and s.agreement_sample:
+                take = min(part.length, -(-s.agreement_sample * part.length // total))
+                sample = np.sort(rng.choice(part.length, size=take, replace=False))
+                t0 = time.time()
+                with torch.inference_mode():
+                    exact = part_logp(model, reference, part, flank, device, s.batch_size, s.precision, sample)
+                sampling += time.time() - t0
+                ref = reference.fetch(part.contig, part.start, part.end)
+                a, e = (position_scores(x, ref, s.score)[sample] for x in (logp, exact))
+                ok = ~(np.isnan(a) | np.isnan(e))
+                pairs[0].extend(a[ok])
+                pairs[1].extend(e[ok])
+    seconds = time.time() - started - sampling
 
     alts = AltsWriter(s.all_alts) if s.all_alts else None
     bigwig = BigWigWriter(s.out, [(c, reference.length(c)) for c in reference.contigs if reference.length(c)])
@@ -100,12 +122,21 @@ def run_track(s: TrackSettings) -> dict:
           f"{computed} computed in {seconds:.1f} s ({rate:.1f} positions/s), "
           f"{total - computed} reused from {store.path}; wrote {s.out}"
           + (f" and {s.all_alts}" if s.all_alts else ""), file=sys.stderr)
+    if approximate:
+        result["agreement"] = agreement(np.asarray(pairs[0]), np.asarray(pairs[1]))
+        g = result["agreement"]
+        print(f"track: approximate ({s.masks_per_window} masks per window, {s.mask_spacing} bases apart); "
+              + (f"{s.score} against the exact scores at {g['positions']} sampled positions (computed in {sampling:.1f} s, not in the rate above): "
+                 f"Pearson r {g['pearson']}, Spearman rho {g['spearman']}" if g["pearson"] is not None
+                 else "too few positions computed for an agreement figure"), file=sys.stderr)
     return result
 
 
-def part_logp(model, reference, part: Part, flank: int, device, batch_size: int, precision: str) -> np.ndarray:
+def part_logp(model, reference, part: Part, flank: int, device, batch_size: int, precision: str,
+              positions: np.ndarray | None = None) -> np.ndarray:
     """(n, 4) float32 log-softmax over A, C, G, T at each masked base of ``part``; NaN rows
-    where the reference base is not A/C/G/T (not computed)."""
+    where the reference base is not A/C/G/T (not computed). ``positions`` (indices into the
+    part): only those are computed, the other rows are NaN."""
     import torch
 
     from genomamba.device import autocast
@@ -113,6 +144,8 @@ def part_logp(model, reference, part: Part, flank: int, device, batch_size: int,
     padded = reference.window(part.contig, part.start - flank, part.end + flank)
     bases = padded[flank : flank + part.length]
     todo = np.flatnonzero(bases < 4)
+    if positions is not None:
+        todo = np.intersect1d(todo, positions)
     out = np.full((part.length, 4), np.nan, dtype=np.float32)
     cuda = device.type == "cuda"
     rows = []
@@ -126,6 +159,63 @@ def part_logp(model, reference, part: Part, flank: int, device, batch_size: int,
     if rows:
         out[todo] = torch.cat(rows).cpu().numpy()
     return out
+
+
+def part_logp_approximate(model, reference, part: Part, flank: int, device, batch_size: int, precision: str,
+                          masks: int, spacing: int) -> np.ndarray:
+    """``part_logp``'s array from one pass per ``masks`` positions (the approximate mode).
+
+    The part is cut into blocks of masks x spacing bases; window i of a block [MASK]s the
+    block's bases i, i + spacing, ... (those that are A/C/G/T) and is centred on the middle
+    one of them, (masks - 1) // 2, so every mask lies at most masks // 2 x spacing bases
+    from the middle; each masked base's logits are read at its own place in the window."""
+    import torch
+
+    from genomamba.data.vocab import MASK
+    from genomamba.device import autocast
+
+    block = masks * spacing
+    n_blocks = -(-part.length // block)
+    margin = flank + block  # centres of the last block may lie past the part's end
+    padded = reference.window(part.contig, part.start - margin, part.end + margin)
+    bases = padded[margin : margin + part.length]
+    # (windows, masks) part indices of the masked bases; window w = (block b, offset i)
+    b, i = np.divmod(np.arange(n_blocks * spacing), spacing)
+    where = b[:, None] * block + i[:, None] + spacing * np.arange(masks)[None, :]
+    centre = where[:, (masks - 1) // 2]
+    inside = where < part.length
+    masked = inside & (bases[np.minimum(where, part.length - 1)] < 4)
+    keep = masked.any(axis=1)
+    where, centre, masked = where[keep], centre[keep], masked[keep]
+    view = np.lib.stride_tricks.sliding_window_view(padded, 2 * flank + 1)
+    out = np.full((part.length, 4), np.nan, dtype=np.float32)
+    cuda = device.type == "cuda"
+    for s in range(0, len(where), batch_size):
+        w, c, m = where[s : s + batch_size], centre[s : s + batch_size], masked[s : s + batch_size]
+        windows = np.array(view[c + margin - flank], dtype=np.uint8)
+        at = flank + (w - c[:, None])  # each mask's index in its window
+        rows, cols = np.nonzero(m)
+        windows[rows, at[rows, cols]] = MASK
+        ids = torch.from_numpy(windows)
+        ids = (ids.pin_memory() if cuda else ids).to(device, torch.int64, non_blocking=cuda)
+        with autocast(device, precision):
+            logits = model.logits_at(ids, torch.from_numpy(at).to(device), rc_average=True)[..., :4]
+            logp = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+        out[w[rows, cols]] = logp[rows, cols]
+    return out
+
+
+def agreement(approx: np.ndarray, exact: np.ndarray) -> dict:
+    """Pearson's r and Spearman's rho (Pearson's r of the ranks; ties broken by order) of
+    paired approximate and exact values."""
+    if len(approx) < 3:
+        return {"positions": int(len(approx)), "pearson": None, "spearman": None}
+
+    def ranks(x):
+        return np.argsort(np.argsort(x, kind="stable"), kind="stable")
+
+    return {"positions": int(len(approx)), "pearson": round(float(np.corrcoef(approx, exact)[0, 1]), 4),
+            "spearman": round(float(np.corrcoef(ranks(approx), ranks(exact))[0, 1]), 4)}
 
 
 class PartStore:

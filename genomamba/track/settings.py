@@ -27,6 +27,9 @@ class TrackSettings:
     part_size: int = DEFAULTS["part_size"]
     device: str = DEFAULTS["device"]
     precision: str = DEFAULTS["precision"]
+    masks_per_window: int = DEFAULTS["masks_per_window"]  # 1: exact; K > 1: the approximate mode
+    mask_spacing: int = DEFAULTS["mask_spacing"]
+    agreement_sample: int = DEFAULTS["agreement_sample"]
 
     def check(self, model_window: int | None = None) -> None:
         """Check the values; ``model_window``: the model's pretraining window (the default)."""
@@ -42,5 +45,13 @@ class TrackSettings:
         if self.batch_size is not None:  # None: genomamba.device.inference_batch, once the device is known
             check_number("batch_size", self.batch_size, integer=True, minimum=1)
         check_number("part_size", self.part_size, integer=True, minimum=1)
+        check_number("masks_per_window", self.masks_per_window, integer=True, minimum=1)
+        check_number("mask_spacing", self.mask_spacing, integer=True, minimum=1)
+        check_number("agreement_sample", self.agreement_sample, integer=True, minimum=0)
+        reach = (self.masks_per_window // 2) * self.mask_spacing  # farthest mask from a window's middle
+        if self.masks_per_window > 1 and reach > (self.window - 1) // 2:
+            raise GenomambaError(f"masks_per_window {self.masks_per_window} x mask_spacing {self.mask_spacing} "
+                                 f"does not fit in a window of {self.window}: the masks would reach {reach} "
+                                 f"bases from its middle, past its flank of {(self.window - 1) // 2}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise GenomambaError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")

@@ -117,6 +117,29 @@ def _state_rows(ptr, row_B, t, s_B_t, mask_tn):
 
 
 @triton.jit
+def _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg, k, n_chunks, L, mask_d,
+               mask_n, REV: tl.constexpr, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr, LOAD_Z: tl.constexpr,
+               LOAD_C: tl.constexpr):
+    # The raw tiles of chunk k (nothing loaded for k >= n_chunks): u, delta, z
+    # (BLOCK_T, BLOCK_D) and B, C (BLOCK_T, N), in their memory dtype; z and C are u and B
+    # unless loaded.
+    t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
+    mask_t = mask_t & (tl.zeros_like(t) + k < n_chunks)
+    mask_dt = mask_t[:, None] & mask_d[None, :]
+    mask_tn = mask_t[:, None] & mask_n[None, :]
+    u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0)
+    d = tl.load(delta_ptr + row_u + t[:, None], mask=mask_dt, other=0.0)
+    z = u
+    if LOAD_Z:
+        z = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0)
+    Bt = tl.load(B_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0)
+    Ct = Bt
+    if LOAD_C:
+        Ct = tl.load(C_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0)
+    return u, d, z, Bt, Ct
+
+
+@triton.jit
 def _load_delta(delta_ptr, ptrs, mask, bias, HAS_BIAS: tl.constexpr, SOFTPLUS: tl.constexpr):
     # raw delta (+ bias) and the effective delta, zero where masked
     draw = tl.load(delta_ptr + ptrs, mask=mask, other=0.0).to(tl.float32)
@@ -312,7 +335,7 @@ def _gate(dout_or_y, zv):
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr,
     out_ptr, last_ptr, hs_ptr, sdt_ptr,
-    batch, dim, L, n_seg, n_rows, dim_per_group,
+    batch, dim, L, L_valid, n_seg, n_rows, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
     s_z_dir, s_z_b, s_z_d,
     s_A_dir, s_B_dir, s_B_b, s_B_g, s_B_n, s_B_t,
@@ -321,12 +344,18 @@ def _scan_fwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, SAVE: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, SAVE: tl.constexpr, PREFETCH: tl.constexpr,
 ):
     """SUMMARY: run each segment (but the last) from a zero state; write its end state
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
     hs[seg] (zero for the first), write out, the final state, and (SAVE) the last
-    segment's summed delta, which the backward's chain needs too."""
+    segment's summed delta, which the backward's chain needs too.
+
+    L is the rows' length in memory, L_valid <= L the scan's: positions from L_valid on
+    are steps of (decay 1, input 0), so they change no state, and their out is not
+    meaningful (memory padded to a multiple of 16 lets every load and store be a vector
+    access). PREFETCH: load each chunk one chunk ahead (more registers, the loads' latency
+    hidden behind a chunk of work; pays where a program has no other warps to hide it)."""
     b, d0, seg = _program_coords(tl.program_id(0), n_seg, dim, BLOCK_D)
     if SUMMARY and seg == n_seg - 1:
         return
@@ -363,22 +392,45 @@ def _scan_fwd_kernel(
                     mask_dn & (tl.full(mask_dn.shape, seg * (1 - SUMMARY), tl.int32) > 0))
     sdt = tl.zeros((BLOCK_D,), dtype=tl.float32)
     n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
+    LOAD_Z: tl.constexpr = HAS_Z and not SUMMARY
+    if PREFETCH:
+        u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg,
+                                             0, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T, LOAD_Z,
+                                             not SUMMARY)
     for k in range(0, n_chunks):
-        t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n, bias,
-                                                      REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
-        B3 = _state_rows(B_ptr, row_B, t, s_B_t, mask_tn)
+        if PREFETCH:
+            u_raw, d_raw, z_raw, B_raw, C_raw = u_n, d_n, z_n, B_n, C_n
+            u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t,
+                                                 seg, k + 1, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T,
+                                                 LOAD_Z, not SUMMARY)
+        else:
+            u_raw, d_raw, z_raw, B_raw, C_raw = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z,
+                                                           row_B, s_B_t, seg, k, n_chunks, L, mask_d, mask_n, REV,
+                                                           SEG_LEN, BLOCK_T, LOAD_Z, not SUMMARY)
+        t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
+        mask_dt = mask_t[:, None] & mask_d[None, :]
+        valid = mask_dt & (t < L_valid)[:, None]
+        u = u_raw.to(tl.float32)
+        draw = d_raw.to(tl.float32)
+        if HAS_BIAS:
+            draw = draw + bias[None, :]
+        dt = draw
+        if SOFTPLUS:
+            dt = _softplus(draw)
+        dt = tl.where(valid, dt, 0.0)
+        B3 = B_raw.to(tl.float32)[:, :, None]
         C3 = B3
         if not SUMMARY:
-            C3 = _state_rows(C_ptr, row_B, t, s_B_t, mask_tn)
-        h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, C3, A2, offs_t, REV, BLOCK_T,
-                               not SUMMARY)
+            C3 = C_raw.to(tl.float32)[:, :, None]
+        h, y3 = _forward_steps(h, dt[:, None, :], tl.where(valid, dt * u, 0.0)[:, None, :], B3, C3, A2, offs_t, REV,
+                               BLOCK_T, not SUMMARY)
         sdt += tl.sum(dt, axis=0)
         if not SUMMARY:
             y = tl.sum(y3, axis=1)
             if HAS_D:
                 y = y + Dv[None, :] * u
             if HAS_Z:
-                y = _gate(y, tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32))
+                y = _gate(y, z_raw.to(tl.float32))
             tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
 
     if SUMMARY:
