@@ -272,3 +272,16 @@ def test_approximate_mode_that_does_not_fit_the_window_is_a_one_line_error(env, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not fit in a window of 31" in err[0] and "Traceback" not in err[0]
     assert not os.path.exists(tmp_path / "a.bw") and not os.path.exists(tmp_path / "a.bw.parts")
+
+
+def test_a_rerun_removes_the_all_alts_temporary_a_killed_run_left(env, tmp_path):
+    """A SIGKILL while the all-ALT TSV is written leaves its plain temporary beside it; it is
+    named like the output's other temporaries, so the next run removes it."""
+    alts = tmp_path / "a.tsv.gz"
+    stale = tmp_path / ".a.tsv.gz.k1ll3d.tsv.tmp"
+    stale.write_text("#chrom\tpos\tref\tA\tC\tG\tT\nc1\t1\tA\t0\n")
+    other = tmp_path / ".b.tsv.gz.k1ll3d.tsv.tmp"  # another output's: not this run's to remove
+    other.write_text("x")
+    assert track(env, tmp_path / "t.bw", "--all-alts", alts) == 0
+    assert not stale.exists() and other.exists() and alts.exists()
+    assert sorted(f for f in os.listdir(tmp_path) if f.startswith(".")) == [other.name]

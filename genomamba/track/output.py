@@ -98,7 +98,9 @@ class AltsWriter:
 
     def __init__(self, path: str):
         self.path = path
-        fd, self.plain = tempfile.mkstemp(prefix=".genomamba-track-", suffix=".tsv",
+        # named like every temporary of ``path`` (.NAME.*.tmp), so that a rerun's
+        # remove_stale_temporaries(path) finds the one a killed run left
+        fd, self.plain = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tsv.tmp",
                                           dir=os.path.dirname(os.path.abspath(path)))
         self.fh = os.fdopen(fd, "w")
         self.fh.write("#chrom\tpos\tref\tA\tC\tG\tT\n")

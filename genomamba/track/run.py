@@ -28,7 +28,7 @@ import numpy as np
 from genomamba.data.progress import Progress
 from genomamba.data.reference import open_reference
 from genomamba.data.windows import masked_windows, odd_span
-from genomamba.files import atomic_path, raise_if_full, write_json
+from genomamba.files import atomic_path, raise_if_full, remove_stale_temporaries, write_json
 from genomamba.model.locate import locate_model
 from genomamba.track.plan import Part, plan_parts
 from genomamba.track.settings import TrackSettings
@@ -58,6 +58,8 @@ def run_track(s: TrackSettings) -> dict:
     approximate = s.masks_per_window > 1
     if approximate:  # parts of an exact run are not reused by an approximate one, nor the reverse
         key["approximate"] = {"masks_per_window": s.masks_per_window, "mask_spacing": s.mask_spacing}
+    if s.all_alts:  # what a killed run left beside the --all-alts file (the lock on --out is held)
+        remove_stale_temporaries(s.all_alts)
     model = found.load(device)  # first: a model that cannot be read leaves no parts directory
     store = PartStore(s.out + ".parts", key)
     started = time.time()
