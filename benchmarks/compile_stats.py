@@ -98,7 +98,8 @@ def main():
     ap.add_argument("--dump", help="write each kernel's TTGIR and PTX here")
     args = ap.parse_args()
     print(f"Triton {triton.__version__}, sm_90")
-    base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=True)
+    base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True,
+                SOFTPLUS=int(os.environ.get("SOFTPLUS", "2")))
     which = args.which.split(",")
     if "bwd" in which:
         consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True)

@@ -216,3 +216,34 @@ def test_padded_rows_scan_only_the_valid_length(length, padded):
         assert rel_err(last[k], ref_last) <= 1e-5
     with pytest.raises(ValueError, match="valid_length"):
         scan_triton.scan_forward(*inputs, True, 0, save=True, valid_length=length - 1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fast softplus and gate run on the GPU only")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_fast_softplus_and_gate_of_half_inputs_within_their_rounding(monkeypatch, dtype):
+    """Half-precision inputs take softplus and the z gate on the special-function unit
+    (scan_triton.FAST_SOFTPLUS). Against the accurate formulas on the same inputs, the
+    output and every gradient differ by less than half-precision rounding; delta spans both
+    softplus branches (below and above 20) and large |z|."""
+    g = torch.Generator(device="cuda").manual_seed(7)
+    batch, dim, length, nstate = 2, 64, 3000, 16
+    r = lambda *s: torch.randn(*s, generator=g, device="cuda")  # noqa: E731
+    x = dict(u=r(batch, dim, length).to(dtype), delta=(6 * r(batch, dim, length) - 4).to(dtype),
+             A=-torch.rand(dim, nstate, generator=g, device="cuda") * 4 - 0.1,
+             B=r(batch, nstate, length).to(dtype), C=r(batch, nstate, length).to(dtype), D=r(dim),
+             z=(4 * r(batch, dim, length)).to(dtype), delta_bias=r(dim))
+    x["delta"][0, 0, :100] = 30.0  # softplus(x) = x above 20
+    gout = r(batch, dim, length).to(dtype)
+    results = {}
+    for fast in (True, False):
+        monkeypatch.setattr(scan_triton, "FAST_SOFTPLUS", fast)
+        leaves = {k: v.detach().clone().requires_grad_() for k, v in x.items()}
+        for rev in (False, True):
+            out = selective_scan(**leaves, delta_softplus=True, reverse=rev, backend="triton")
+            grads = torch.autograd.grad(out, list(leaves.values()), gout)
+            results[(fast, rev)] = (out, dict(zip(leaves, grads)))
+    for rev in (False, True):
+        (out, grads), (acc, acc_grads) = results[(True, rev)], results[(False, rev)]
+        assert rel_err(out, acc) <= 4e-3
+        for name in grads:
+            assert rel_err(grads[name], acc_grads[name]) <= 4e-3, name

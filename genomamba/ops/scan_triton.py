@@ -149,7 +149,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     sdt = torch.empty((n_seg, n_rows), **f32)  # summed delta per segment
     grid = (batch * -(-dim // block_d) * n_seg,)
     common = _common_args(u, A, B, D, z, R, dim // groups)
-    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, u.dtype)
     args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
             delta_bias if delta_bias is not None else u, out, last, hs, sdt,
             batch, dim, length, valid, n_seg, n_rows)
@@ -207,7 +207,7 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
     programs = min(n_work, bwd_programs)
     scratch = torch.empty((programs, seg_len // block_t, triton.next_power_of_2(nstate), block_d), **f32)
     common = _common_args(u, A, B, D, z, R, dim // groups)
-    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus)
+    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, u.dtype)
     consts["LANE_SHUFFLE"] = not interpreting()  # warp shuffles in inline PTX: GPU only
     args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
             delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
@@ -287,10 +287,18 @@ def _common_args(u, A, B, D, z, R, dim_per_group):
             0 if D is None else D.stride(0))
 
 
-def _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus):
+def _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, dtype):
+    """SOFTPLUS: 0 none, 1 log(1 + exp), 2 the special-function-unit form, for half-precision
+    inputs on the GPU (its error, about 1e-5 relative, is far below their rounding)."""
+    fast = dtype in (torch.bfloat16, torch.float16) and not interpreting() and FAST_SOFTPLUS
     return dict(NSTATE=nstate, NSTATE_P2=triton.next_power_of_2(nstate), BLOCK_D=block_d, BLOCK_T=block_t,
                 SEG_LEN=seg_len, HAS_D=D is not None, HAS_Z=z is not None,
-                HAS_BIAS=delta_bias is not None, SOFTPLUS=bool(softplus))
+                HAS_BIAS=delta_bias is not None, SOFTPLUS=(2 if fast else 1) if softplus else 0)
+
+
+#: Use the fast softplus and gate for half-precision inputs; GENOMAMBA_SCAN_FAST_MATH=0 turns
+#: them off (for A/B runs; tests set this)
+FAST_SOFTPLUS = os.environ.get("GENOMAMBA_SCAN_FAST_MATH", "1") != "0"
 
 
 def _z_strides(z, R):
