@@ -8,6 +8,7 @@ poisoned with NaN before each kernel run, so an unwritten element fails.
 
 import pytest
 import torch
+import triton
 
 import genomamba.ops.scan_torch as scan_torch
 import genomamba.ops.scan_triton as scan_triton
@@ -247,3 +248,22 @@ def test_fast_softplus_and_gate_of_half_inputs_within_their_rounding(monkeypatch
         assert rel_err(out, acc) <= 4e-3
         for name in grads:
             assert rel_err(grads[name], acc_grads[name]) <= 4e-3, name
+
+
+@pytest.mark.parametrize("rows, length", [(512, 131072), (2048, 131072), (3072, 131072), (8192, 16384), (512, 2**20),
+                                          (64, 1000)])
+def test_saved_segments_keep_the_least_state_memory(rows, length):
+    # segment start states + backward carries shrink with the segment, the backward's
+    # chunk-start scratch grows with it: the pick is the longest length within the slack of
+    # the least, over every power of two in range (a brute-force recount here)
+    programs, block_d, block_t, nstate = 1056, 16, 4, 16
+    lo, hi = 32, triton.next_power_of_2(length)
+    seg = scan_triton._least_memory_seg_len(rows, length, nstate, programs, block_d, block_t, lo, hi)
+    floats = {s: 2 * -(-length // s) * nstate * rows + programs * (s // block_t) * nstate * block_d
+              for s in (2**k for k in range(5, hi.bit_length())) if lo <= s <= hi}
+    least = min(floats.values())
+    assert seg in floats and floats[seg] <= least * (1 + scan_triton.SEG_MEMORY_SLACK)
+    assert all(s < seg for s, f in floats.items() if f <= least * (1 + scan_triton.SEG_MEMORY_SLACK) and s != seg)
+    # against the old fixed 128: never more memory
+    if 128 in floats:
+        assert floats[seg] <= floats[128] * (1 + scan_triton.SEG_MEMORY_SLACK)

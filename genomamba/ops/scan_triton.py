@@ -33,19 +33,33 @@ def _sm_count(device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-#: Longest default segment when the scan is saved for a backward. The backward's chunk-start
-#: scratch is (persistent programs x SEG_LEN / BLOCK_T x channels x N) fp32; 128 keeps peak
-#: memory below mamba-ssm's at every benchmark row on the H100 while costing little speed
-#: (benchmarks/RESULTS.md). An inference-only forward has no scratch: its segments are as
-#: long as the parallelism allows, one pass when the rows alone fill the GPU.
-MAX_SEG_LEN = 128
+#: A forward saved for a backward takes the longest segment whose state memory is within this
+#: fraction of the least (see _least_memory_seg_len): on the H200 longer segments were as fast
+#: or up to 3% faster at every benchmark row (benchmarks/RESULTS.md).
+SEG_MEMORY_SLACK = 0.02
+
+
+def _least_memory_seg_len(n_rows, length, nstate, programs, bwd_block_d, bwd_block_t, lo, hi):
+    """The segment length (a power of two in [lo, hi]) that keeps and allocates the least
+    state memory for a backward: the segment start states and the backward's carries
+    (2 x n_seg x N x rows, fp32) shrink with longer segments, the backward's chunk-start
+    scratch (programs x SEG_LEN / BWD_BLOCK_T x N x BWD_BLOCK_D, fp32) grows with them.
+    Of the lengths within SEG_MEMORY_SLACK of the least, the longest."""
+    def floats(seg):
+        return 2 * -(-length // seg) * nstate * n_rows + programs * (seg // bwd_block_t) * \
+            triton.next_power_of_2(nstate) * bwd_block_d
+
+    lengths = [1 << k for k in range(lo.bit_length() - 1, hi.bit_length()) if lo <= 1 << k <= hi] or [lo]
+    least = min(floats(seg) for seg in lengths)
+    return max(seg for seg in lengths if floats(seg) <= least * (1 + SEG_MEMORY_SLACK))
+
 
 #: WARPS, BLOCK_T, SEG_LEN (0: auto), BWD_PER_SM (0: what fits), BWD_BLOCK_T, BWD_LANES_D,
 #: FWD_MAXNREG, BWD_MAXNREG (0: no cap): measured best on the H100 (benchmarks/tune_scan.py)
 DEFAULT_CONFIG = [1, 8, 0, 0, 4, 16, 0, 0]
 
 
-def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=True):
+def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=True, nstate=16):
     """Launch settings: warps, channels per program and chunk length of the forward and
     the backward, segment length, the backward's persistent grid, and register caps.
 
@@ -53,9 +67,10 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=T
     more per step in registers: it walks shorter chunks and may split each channel's
     states over 2 lanes (16 channels per warp). Segments are short enough for about 8 programs per SM; the
     backward's persistent grid is what fits on the SMs at once under its register cap.
-    ``training=False`` (a forward that saves nothing) lifts the MAX_SEG_LEN cap: segments
-    then only split what the rows alone cannot spread over the SMs, and a batch of short
-    windows runs in one pass instead of a summary pass, a chain and a second pass.
+    A forward saved for a backward takes no longer segments than the least state memory
+    asks for (_least_memory_seg_len). ``training=False`` (a forward that saves nothing) lifts
+    that cap: segments then only split what the rows alone cannot spread over the SMs, and a
+    batch of short windows runs in one pass instead of a summary pass, a chain and a second pass.
     Tiny tiles under the interpreter, so several segments and chunks chain at test sizes.
     GENOMAMBA_SCAN_TILE="WARPS,BLOCK_T,SEG_LEN,BWD_PER_SM,BWD_BLOCK_T,BWD_LANES_D,FWD_MAXNREG,BWD_MAXNREG"
     overrides them (0 keeps a default; a register cap of 0 in a spec means none) for tuning runs."""
@@ -76,11 +91,11 @@ def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=T
     if not seg_len:
         rows = n_dirs * batch * -(-dim // block_d)
         seg_len = _prev_pow2(max(1, rows * length // (8 * sms)))
-        # at most MAX_SEG_LEN for a backward: its scratch grows with the segment length
-        if training:
-            seg_len = min(seg_len, MAX_SEG_LEN)
-        seg_len = min(max(seg_len, 4 * max(block_t, bwd_block_t)),
-                      max(triton.next_power_of_2(length), block_t, bwd_block_t))
+        lo, hi = 4 * max(block_t, bwd_block_t), max(triton.next_power_of_2(length), block_t, bwd_block_t)
+        if training:  # no longer than the backward's least state memory asks for
+            seg_len = min(seg_len, _least_memory_seg_len(n_dirs * batch * dim, length, nstate, per_sm * sms,
+                                                          bwd_block_d, bwd_block_t, lo, hi))
+        seg_len = min(max(seg_len, lo), hi)
     return dict(warps=warps, block_d=block_d, block_t=block_t, seg_len=seg_len, bwd_programs=per_sm * sms,
                 bwd_block_t=bwd_block_t, bwd_block_d=bwd_block_d, fwd_maxnreg=fwd_maxnreg or None,
                 bwd_maxnreg=bwd_maxnreg or None)
@@ -137,7 +152,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
         raise ValueError(f"valid_length {valid_length} must be in [1, {length}] (and equal it when saving)")
     nstate = A.shape[-1]
     groups = B.shape[2]
-    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device, training=save)
+    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device, training=save, nstate=nstate)
     warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
     n_seg = -(-length // seg_len)
     f32 = dict(device=u.device, dtype=torch.float32)
@@ -199,9 +214,10 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
     dB = torch.zeros((*B.shape[:3], length, nstate), **f32).transpose(-1, -2) if B.stride(-2) == 1 \
         else torch.zeros(B.shape, **f32)
     dC = torch.zeros_like(dB)
-    dA = _alloc((R, batch, n_seg, dim, nstate), **f32)
-    dD = _alloc((R, batch, n_seg, dim), **f32) if D is not None else None
-    dbias = _alloc((R, batch, n_seg, dim), **f32) if delta_bias is not None else None
+    # summed over batch and segments by the kernel's atomics, like dB and dC
+    dA = torch.zeros((R, dim, nstate), **f32)
+    dD = torch.zeros((R, dim), **f32) if D is not None else None
+    dbias = torch.zeros((R, dim), **f32) if delta_bias is not None else None
     carry = torch.empty_like(hs)
     n_work = batch * -(-dim // block_d) * n_seg  # per direction
     programs = min(n_work, bwd_programs)
@@ -225,9 +241,8 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
                                       num_warps=warps, **_cap(maxnreg))
     if z is not None and z.shape[0] != R:
         dz = dz.sum(0, keepdim=True)
-    return (du, ddelta, dA.sum((1, 2)).to(A.dtype), dB.to(B.dtype), dC.to(C.dtype),
-            None if D is None else dD.sum((1, 2)).to(D.dtype), dz,
-            None if delta_bias is None else dbias.sum((1, 2)).to(delta_bias.dtype))
+    return (du, ddelta, dA.to(A.dtype), dB.to(B.dtype), dC.to(C.dtype), None if D is None else dD.to(D.dtype), dz,
+            None if delta_bias is None else dbias.to(delta_bias.dtype))
 
 
 class _ScanTriton(torch.autograd.Function):

@@ -331,11 +331,17 @@ def _lanes_load(ptrs, mask):
 
 
 @triton.jit
-def _lanes_store(ptrs, v, mask):
-    # Store a tile held in _lanes_load's layout, through the same flat access
+def _lanes_store(ptrs, v, mask, ADD: tl.constexpr = False):
+    # Store a tile held in _lanes_load's layout, through the same flat access; ADD: add it
+    # with fp32 atomics instead
     n: tl.constexpr = ptrs.numel
-    tl.store(tl.reshape(ptrs, (n,)), tl.reshape(tl.broadcast_to(v, ptrs.shape), (n,)).to(ptrs.dtype.element_ty),
-             mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)))
+    flat_ptrs = tl.reshape(ptrs, (n,))
+    flat_v = tl.reshape(tl.broadcast_to(v, ptrs.shape), (n,)).to(ptrs.dtype.element_ty)
+    flat_mask = tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,))
+    if ADD:
+        tl.atomic_add(flat_ptrs, flat_v, mask=flat_mask, sem="relaxed")
+    else:
+        tl.store(flat_ptrs, flat_v, mask=flat_mask)
 
 
 @triton.jit
@@ -544,8 +550,8 @@ def _scan_bwd_kernel(
     """SUMMARY: run the adjoint of each segment (but the first) from a zero carry and
     write the carry it passes on to carry[seg - 1]. Otherwise: for each segment, from its
     start state hs[seg] and entering carry carry[seg], write du, ddelta, dz, add dB/dC
-    (reduced over the program's channels first), and write dA/dD/dbias partials per
-    segment. Persistent: programs stride over work items, so the scratch of chunk-start
+    (reduced over the program's channels first), and add the segment's dA/dD/dbias
+    (fp32 atomics). Persistent: programs stride over work items, so the scratch of chunk-start
     states is sized by the grid, not by L."""
     offs_n = tl.arange(0, NSTATE_P2)
     offs_t = tl.arange(0, BLOCK_T)
@@ -650,10 +656,11 @@ def _scan_bwd_kernel(
             if SUMMARY:
                 _lanes_store(carry_ptr + seg_row - NSTATE * n_rows, carry, mask_dn)
             else:
-                # per-segment partials, summed by the caller (deterministic)
-                part = ((dir64 * batch + b64) * n_seg + seg) * dim + d64
-                _lanes_store(dA_ptr + part[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask_dn)
+                # the segment's share of dA, dD, dbias (R, dim[, N]): fp32 atomics, like dB/dC
+                # (per-segment partials would cost n_seg x dim x N x 4 bytes per row)
+                drow = dir64 * dim + d64
+                _lanes_store(dA_ptr + drow[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask_dn, True)
                 if HAS_D:
-                    tl.store(dD_ptr + part, dD_acc, mask=mask_d)
+                    tl.atomic_add(dD_ptr + drow, dD_acc, mask=mask_d, sem="relaxed")
                 if HAS_BIAS:
-                    tl.store(dbias_ptr + part, dbias_acc, mask=mask_d)
+                    tl.atomic_add(dbias_ptr + drow, dbias_acc, mask=mask_d, sem="relaxed")
