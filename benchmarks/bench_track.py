@@ -7,6 +7,8 @@ positions, after one warm-up part. Writing the bigWig is not included (it is far
 
     python benchmarks/bench_track.py --device cuda                    # 1k windows, 4096 positions
     python benchmarks/bench_track.py --device cpu --positions 16
+    python benchmarks/bench_track.py --model runs/tiny --reference resources/NC_001133.9.fa.gz \
+        --masks-per-window 4 --mask-spacing 64 --window 512   # agreement of a trained model on real sequence
 
 Goal (issue 20): 1 Mb of exact masked scores in under 5 minutes on one H200 at 1k windows,
 i.e. >= 3,334 positions/s.
@@ -22,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from genomamba.data.reference import Reference
+from genomamba.data.reference import Reference, open_reference
 from genomamba.device import inference_batch
 from genomamba.model import GenoMambaConfig, GenoMambaForMaskedLM
 from genomamba.track.plan import Part
@@ -43,6 +45,11 @@ def main(argv=None):
     p.add_argument("--mask-spacing", type=int, default=128)
     p.add_argument("--model", help="a trained model (run directory or model/) instead of random weights: "
                                    "the approximate mode's agreement means something only for a trained model")
+    p.add_argument("--reference", help="score positions of this genome (FASTA or token shards) instead of random "
+                                       "tokens: with --model, the approximate mode's agreement on real sequence")
+    p.add_argument("--contig", help="contig of --reference (default: its first)")
+    p.add_argument("--start", type=int, default=None,
+                   help="first timed position on the contig (default: one window past the warm-up part)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write the result here")
     args = p.parse_args(argv)
@@ -62,15 +69,23 @@ def main(argv=None):
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"model: default GenoMambaConfig, {model.num_parameters() / 1e6:.2f} M parameters, on {name}",
           file=sys.stderr)
-    length = 2 * args.window + 2 * n + 2 * batch
-    tokens = np.random.default_rng(args.seed).integers(0, 4, size=length).astype(np.uint8)
-    reference = Reference("random", {"chrB": length}, lambda _, s, e: tokens[s:e])
+    first = args.start if args.start is not None else batch + args.window
+    if args.reference:
+        reference = open_reference(args.reference, in_memory=True)
+        contig = args.contig or reference.contigs[0]
+        if first + n > reference.length(contig):
+            raise SystemExit(f"{args.reference}: {contig} has {reference.length(contig)} bases, "
+                             f"fewer than --start {first} + {n} positions")
+    else:
+        contig, length = "chrB", first + n + args.window
+        random_tokens = np.random.default_rng(args.seed).integers(0, 4, size=length).astype(np.uint8)
+        reference = Reference("random", {contig: length}, lambda _, s, e: random_tokens[s:e])
     with torch.inference_mode():
-        part_logp(model, reference, Part("chrB", 0, batch), (args.window - 1) // 2, device, batch, args.precision)
+        part_logp(model, reference, Part(contig, 0, batch), (args.window - 1) // 2, device, batch, args.precision)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        timed = Part("chrB", batch, batch + n)
+        timed = Part(contig, first, first + n)
         flank = (args.window - 1) // 2
         if args.masks_per_window > 1:
             logp = part_logp_approximate(model, reference, timed, flank, device, batch, args.precision,
@@ -81,21 +96,24 @@ def main(argv=None):
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         agree = None
-        if args.masks_per_window > 1:  # exact scores at a sample of the timed positions
-            sample = np.sort(np.random.default_rng(1).choice(n, size=min(n, 2048), replace=False))
+        if args.masks_per_window > 1:  # exact scores at a sample of the timed (A, C, G, T) positions
+            ref = reference.fetch(contig, timed.start, timed.end)
+            acgt = np.flatnonzero(ref < 4)
+            sample = np.sort(np.random.default_rng(1).choice(acgt, size=min(len(acgt), 2048), replace=False))
             exact = part_logp(model, reference, timed, flank, device, batch, args.precision, sample)
-            ref = tokens[timed.start : timed.end]
             agree = agreement(position_scores(logp, ref, "min-llr")[sample], position_scores(exact, ref, "min-llr")[sample])
     result = {"device": name, "window": 2 * ((args.window - 1) // 2) + 1, "positions": n, "batch_size": batch,
               "precision": args.precision, "seconds": round(seconds, 3),
               "positions_per_second": round(n / seconds, 3), "seconds_per_mb": round(1e6 * seconds / n, 1),
               "masks_per_window": args.masks_per_window, "mask_spacing": args.mask_spacing,
-              "model": args.model or "random weights", "agreement_min_llr": agree}
+              "model": args.model or "random weights",
+              "reference": f"{args.reference}:{contig}:{first}" if args.reference else "random tokens",
+              "agreement_min_llr": agree}
     print(f"{name}: window {result['window']}  batch {batch}  {n} positions in {seconds:.2f} s  ->  "
           f"{result['positions_per_second']:.2f} positions/s ({result['seconds_per_mb']:.0f} s per Mb)"
           + (f"  approximate ({args.masks_per_window} masks, {args.mask_spacing} apart), min-llr vs exact at "
              f"{agree['positions']} positions: Pearson {agree['pearson']}, Spearman {agree['spearman']} "
-             f"({result['model']})" if agree else ""), flush=True)
+             f"({result['model']}, {result['reference']})" if agree else ""), flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

@@ -54,8 +54,11 @@ def inference_batch(window: int, device=None) -> int:
     """Windows of ``window`` bases per inference forward pass. On a GPU: as many as half its
     free memory holds, at most MAX_GPU_BATCH (256 windows of 1k, about 12 of 131k on an
     H200, so that the scan has rows enough for one pass). Elsewhere about 64k bases per
-    pass: 64 windows of 1k, 4 of 16k, 1 of 131k."""
+    pass: 64 windows of 1k, 4 of 16k, 1 of 131k. A GPU batch of 8 or more is rounded down to a
+    multiple of 8: on the H200 a batch of 9 131k windows scored 7.0 SNVs/s where 8 scored 9.0,
+    and 114 16k windows 89 where 108 scored 103 (benchmarks/RESULTS.md)."""
     if device is not None and getattr(device, "type", None) == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return max(1, min(MAX_GPU_BATCH, int(free * 0.5 // (GPU_BYTES_PER_BASE * window))))
+        batch = max(1, min(MAX_GPU_BATCH, int(free * 0.5 // (GPU_BYTES_PER_BASE * window))))
+        return batch - batch % 8 if batch >= 8 else batch
     return max(1, min(64, 65536 // window))

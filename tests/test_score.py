@@ -277,3 +277,19 @@ def test_user_errors(env, tmp_path):
     assert main(["score", "--model", env["ps"], "--reference", str(env["dir"] / "ref.fa"),
                  "--vcf", str(tmp_path / "bad.vcf"), "--out", str(tmp_path / "b.tsv")]) == 1
     assert not os.path.exists(tmp_path / "b.tsv")
+
+
+@pytest.mark.parametrize("free_gib, window, expected", [(139, 16384, 112), (139, 131072, 8), (139, 1024, 256),
+                                                       (0.5, 131072, 1), (5, 16384, 4), (12, 16384, 8)])
+def test_gpu_batch_is_a_multiple_of_8_from_free_memory(monkeypatch, free_gib, window, expected):
+    # half the free memory at GPU_BYTES_PER_BASE per base, at most MAX_GPU_BATCH, a multiple of
+    # 8 from 8 up (odd batches were up to 25% slower on the H200)
+    from genomamba import device as gm_device
+
+    free = int(free_gib * 2**30)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (free, free))
+    batch = gm_device.inference_batch(window, torch.device("cuda"))
+    assert batch == expected
+    fits = int(free * 0.5 // (gm_device.GPU_BYTES_PER_BASE * window))
+    assert 1 <= batch <= max(1, min(gm_device.MAX_GPU_BATCH, fits))
+    assert batch < 8 or batch % 8 == 0
