@@ -49,7 +49,9 @@ def _least_memory_seg_len(n_rows, length, nstate, programs, bwd_block_d, bwd_blo
         return 2 * -(-length // seg) * nstate * n_rows + programs * (seg // bwd_block_t) * \
             triton.next_power_of_2(nstate) * bwd_block_d
 
-    lengths = [1 << k for k in range(lo.bit_length() - 1, hi.bit_length()) if lo <= 1 << k <= hi] or [lo]
+    lengths = [lo]
+    while lengths[-1] * 2 <= hi:
+        lengths.append(lengths[-1] * 2)
     least = min(floats(seg) for seg in lengths)
     return max(seg for seg in lengths if floats(seg) <= least * (1 + SEG_MEMORY_SLACK))
 
@@ -59,7 +61,7 @@ def _least_memory_seg_len(n_rows, length, nstate, programs, bwd_block_d, bwd_blo
 DEFAULT_CONFIG = [1, 8, 0, 0, 4, 16, 0, 0]
 
 
-def _launch_config(batch, dim, length, dim_per_group, n_dirs, device, training=True, nstate=16):
+def _launch_config(batch, dim, length, dim_per_group, n_dirs, nstate, device, training=True):
     """Launch settings: warps, channels per program and chunk length of the forward and
     the backward, segment length, the backward's persistent grid, and register caps.
 
@@ -152,7 +154,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
         raise ValueError(f"valid_length {valid_length} must be in [1, {length}] (and equal it when saving)")
     nstate = A.shape[-1]
     groups = B.shape[2]
-    cfg = _launch_config(batch, dim, length, dim // groups, R, u.device, training=save, nstate=nstate)
+    cfg = _launch_config(batch, dim, length, dim // groups, R, nstate, u.device, training=save)
     warps, block_d, block_t, seg_len = cfg["warps"], cfg["block_d"], cfg["block_t"], cfg["seg_len"]
     n_seg = -(-length // seg_len)
     f32 = dict(device=u.device, dtype=torch.float32)

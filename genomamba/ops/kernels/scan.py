@@ -45,9 +45,10 @@ LN2 = tl.constexpr(0.6931471805599453)
 
 
 @triton.jit
-def _lg2_approx(x):
-    # log2 on the special-function unit (GPU only): absolute error about 2^-22
-    return tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
+def _sfu(x, OP: tl.constexpr):
+    # one fp32 op on the special-function unit (GPU only, inline PTX): "lg2" (log2, absolute
+    # error about 2^-22) or "rcp" (1 / x, about 1 ulp)
+    return tl.inline_asm_elementwise(OP + ".approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
                                      pack=1)
 
 
@@ -57,7 +58,7 @@ def _softplus(x, FAST: tl.constexpr):
     # instead of a 12-term polynomial log; the result's error (about 1e-5 relative for small
     # values) is far below bf16's rounding (4e-3). Else log(1 + exp(x)) as before.
     if FAST:
-        return tl.where(x <= 20.0, _lg2_approx(1.0 + tl.exp2(x * LOG2E)) * LN2, x)
+        return tl.where(x <= 20.0, _sfu(1.0 + tl.exp2(x * LOG2E), "lg2") * LN2, x)
     return tl.where(x <= 20.0, tl.log(1.0 + tl.exp(x)), x)
 
 
@@ -345,18 +346,11 @@ def _lanes_store(ptrs, v, mask, ADD: tl.constexpr = False):
 
 
 @triton.jit
-def _rcp_approx(x):
-    # 1 / x on the special-function unit (GPU only): about 1 ulp
-    return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
-                                     pack=1)
-
-
-@triton.jit
 def _sigmoid(x, FAST: tl.constexpr):
     # FAST (as for _softplus): 1 / (1 + 2^(-x log2 e)) with ex2 and rcp on the special-function
     # unit (4 instructions instead of an IEEE division's 16); exact limits 0 and 1
     if FAST:
-        return _rcp_approx(1.0 + tl.exp2(-x * LOG2E))
+        return _sfu(1.0 + tl.exp2(-x * LOG2E), "rcp")
     return tl.sigmoid(x)
 
 
