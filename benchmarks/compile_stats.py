@@ -34,6 +34,7 @@ kernels = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(kernels)
 
 BIN = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin")
+INT32_ARGS = {"flags_ptr", "counter_ptr"}
 BF16_ARGS = {"u_ptr", "delta_ptr", "z_ptr", "B_ptr", "C_ptr", "out_ptr", "dout_ptr", "du_ptr", "ddelta_ptr", "dz_ptr"}
 UNSPECIALISED = {"one", "direction"}
 
@@ -54,7 +55,7 @@ def compile_sm90(kernel, consts, ints, warps):
         if name in consts:
             sig[name], constexprs[(i,)] = "constexpr", consts[name]
         elif name.endswith("_ptr"):
-            sig[name] = "*bf16" if name in BF16_ARGS else "*fp32"
+            sig[name] = "*bf16" if name in BF16_ARGS else "*i32" if name in INT32_ARGS else "*fp32"
             attrs[(i,)] = [["tt.divisibility", 16]]
         elif ints[name] == 1 and name not in UNSPECIALISED:
             sig[name], constexprs[(i,)] = "constexpr", 1
@@ -102,12 +103,10 @@ def main():
                 SOFTPLUS=int(os.environ.get("SOFTPLUS", "2")))
     which = args.which.split(",")
     if "bwd" in which:
-        consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True)
-        for summary in (False, True):
-            compiled = compile_sm90(kernels._scan_bwd_kernel, dict(consts, SUMMARY=summary), int_args(), 1)
-            report("backward summary" if summary else "backward main", compiled, args.dump)
+        consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True, HAS_DLAST=False)
+        report("backward", compile_sm90(kernels._scan_bwd_kernel, consts, int_args(), 1), args.dump)
     if "fwd" in which:
-        consts = dict(base, BLOCK_D=32, BLOCK_T=8, SAVE=True, PREFETCH=False)
+        consts = dict(base, BLOCK_D=32, BLOCK_T=8, PREFETCH=False)
         for summary in (False, True):
             compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1)
             report("forward summary" if summary else "forward main", compiled, args.dump)

@@ -54,14 +54,14 @@ class BiMambaFunction(torch.autograd.Function):
         out, _, state = scan_forward(*inputs, True, 0, save=save)
         y = out[0] + out[1]
         if save:
-            hs, sdt, ctx.scan_config = state
+            hs, ctx.scan_config = state
             ctx.hidden_dtype = hidden.dtype
-            ctx.save_for_backward(h, x_dbl, y, hs, sdt, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
+            ctx.save_for_backward(h, x_dbl, y, hs, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
         return torch.matmul(y.transpose(1, 2), out_w.to(cd).t())
 
     @staticmethod
     def backward(ctx, dres):
-        h, x_dbl, y, hs, sdt, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w = ctx.saved_tensors
+        h, x_dbl, y, hs, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w = ctx.saved_tensors
         cd = h.dtype
         d_inner = out_w.shape[1]
         dres = dres.to(cd)
@@ -69,7 +69,7 @@ class BiMambaFunction(torch.autograd.Function):
                                               x_dbl=x_dbl)
         d_out_w = _sum_batch(torch.matmul(dres.transpose(1, 2), y.transpose(1, 2)), out_w.dtype)
         dy = torch.matmul(out_w.to(cd).t(), dres.transpose(1, 2))  # (n, E, L)
-        du, ddelta, dA, dB, dC, dD, dz, d_dt_b = scan_backward(*inputs, hs, sdt, ctx.scan_config,
+        du, ddelta, dA, dB, dC, dD, dz, d_dt_b = scan_backward(*inputs, hs, ctx.scan_config,
                                                                dy.expand(2, *dy.shape), None)
         del delta, dy
         r = dt_w.shape[-1]

@@ -142,7 +142,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     """Direction-stacked scan, no autograd, on ``scan_inputs`` (see ``_ScanTriton``).
 
     Returns (out (R, b, d, L), last state (R, b, d, N) fp32, state): ``state`` is what
-    ``scan_backward`` needs besides the inputs, (hs, sdt, config), or None unless ``save``.
+    ``scan_backward`` needs besides the inputs, (hs, config), or None unless ``save``.
     ``valid_length`` (a forward that saves nothing): the inputs are rows padded to L, the
     scan runs over their first ``valid_length`` positions (both directions: the reverse
     scan starts at valid_length - 1), and out beyond them is not meaningful. The padding
@@ -173,17 +173,17 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     # one launch per direction: the scan direction is a compile-time constant
     if n_seg > 1:
         for r in range(R):
-            _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True, SAVE=True,
+            _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True,
                                    PREFETCH=prefetch, num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
-        _chain(hs, sdt, A, None, reverse=False)
+        _chain(hs, sdt, A)
     for r in range(R):
-        _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False, SAVE=save,
+        _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False,
                                PREFETCH=prefetch, num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
     if not save:
         return out, last, None
     config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
               cfg["bwd_programs"], cfg["bwd_maxnreg"])
-    return out, last, (hs, sdt, config)
+    return out, last, (hs, config)
 
 
 def _prefetch(save):
@@ -194,7 +194,7 @@ def _prefetch(save):
     return (not save) if not spec else spec == "1"
 
 
-def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dlast):
+def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, config, dout, dlast):
     """Gradients of ``scan_forward`` for dout (R, b, d, L; a stride-0 expand of one
     (b, d, L) gradient is read in place) and dlast (or None):
     (du, ddelta, dA, dB, dC, dD, dz, ddelta_bias), each None where its input is None;
@@ -220,27 +220,25 @@ def scan_backward(u, delta, A, B, C, D, z, delta_bias, hs, sdt, config, dout, dl
     dA = torch.zeros((R, dim, nstate), **f32)
     dD = torch.zeros((R, dim), **f32) if D is not None else None
     dbias = torch.zeros((R, dim), **f32) if delta_bias is not None else None
-    carry = torch.empty_like(hs)
-    n_work = batch * -(-dim // block_d) * n_seg  # per direction
+    carry = torch.empty_like(hs)  # carry[s]: the carry entering segment s at its end
+    n_blocks = batch * -(-dim // block_d)
+    n_work = n_blocks * n_seg  # per direction
     programs = min(n_work, bwd_programs)
+    flags = torch.zeros((R, n_seg, n_blocks), device=u.device, dtype=torch.int32)  # carry[s] is set
+    counter = torch.zeros((R,), device=u.device, dtype=torch.int32)  # work items claimed
     scratch = torch.empty((programs, seg_len // block_t, triton.next_power_of_2(nstate), block_d), **f32)
     common = _common_args(u, A, B, D, z, R, dim // groups)
     consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, u.dtype)
     consts["LANE_SHUFFLE"] = not interpreting()  # warp shuffles in inline PTX: GPU only
     args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
             delta_bias if delta_bias is not None else u, hs, carry, scratch, dout,
-            du, ddelta, dz if dz is not None else u, dB, dC, dA,
+            dlast.contiguous() if dlast is not None else u, flags, counter, du, ddelta, dz if dz is not None else u, dB, dC, dA,
             dD if dD is not None else dA, dbias if dbias is not None else dA,
             batch, dim, length, n_seg, n_rows)
     tail = (n_work, 0 if dz is None else dz.stride(0), dout.stride(0), dB.stride(-2), dB.stride(-1))
-    if n_seg > 1:
-        for r in range(R):
-            _scan_bwd_kernel[(n_work,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=True,
-                                        num_warps=warps, **_cap(maxnreg))
-    _chain(carry, sdt, A, None if dlast is None else dlast.contiguous(), reverse=True)
     for r in range(R):
-        _scan_bwd_kernel[(programs,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base, SUMMARY=False,
-                                      num_warps=warps, **_cap(maxnreg))
+        _scan_bwd_kernel[(programs,)](*args, *common, r, 1, *tail, **consts, REV=r ^ rev_base,
+                                      HAS_DLAST=dlast is not None, num_warps=warps, **_cap(maxnreg))
     if z is not None and z.shape[0] != R:
         dz = dz.sum(0, keepdim=True)
     return (du, ddelta, dA.to(A.dtype), dB.to(B.dtype), dC.to(C.dtype), None if D is None else dD.to(D.dtype), dz,
@@ -258,8 +256,8 @@ class _ScanTriton(torch.autograd.Function):
         # ctx.needs_input_grad is set under no_grad too: ``grad`` says whether autograd records
         out, last, state = scan_forward(*inputs, softplus, rev_base, save=grad and any(ctx.needs_input_grad))
         if state is not None:
-            hs, sdt, ctx.config = state
-            ctx.save_for_backward(*inputs, hs, sdt)
+            hs, ctx.config = state
+            ctx.save_for_backward(*inputs, hs)
         return out, last
 
     @staticmethod
@@ -285,14 +283,13 @@ def _cap(maxnreg):
 CHAIN_SEG_BLOCK = 16
 
 
-def _chain(buf, sdt, A, init, reverse):
+def _chain(buf, sdt, A):
     n_seg, nstate, n_rows = buf.shape
     R, dim, _ = A.shape
     block = 32  # one warp, a row per lane, segments inside the thread
     _segment_chain_kernel[(nstate, -(-n_rows // block))](
-        buf, sdt, A, init if init is not None else buf, n_rows, n_rows // (R * dim), dim, n_seg, A.stride(0),
-        NSTATE=nstate, BLOCK=block, SEG_BLOCK=2 if interpreting() else CHAIN_SEG_BLOCK, REVERSE=int(reverse),
-        HAS_INIT=init is not None, num_warps=1,
+        buf, sdt, A, n_rows, n_rows // (R * dim), dim, n_seg, A.stride(0),
+        NSTATE=nstate, BLOCK=block, SEG_BLOCK=2 if interpreting() else CHAIN_SEG_BLOCK, num_warps=1,
     )
 
 

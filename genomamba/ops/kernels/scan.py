@@ -19,13 +19,17 @@ Design: per-thread sequential recurrences, the sequence split into segments.
   h_start(s+1) = exp(A * sum(delta over s)) * h_start(s) + end(s); the main pass
   reruns each segment from its start state and writes the output. The state buffers
   are (segment, state, row), so loads along channels are contiguous.
-- The backward does the same for the adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1},
-  which runs against the scan direction: a summary pass gives each segment's
-  carry from a zero carry, a chain pass the true carries, and the main pass
-  recomputes the segment's states (chunk-start states kept in a program-private
-  scratch) and walks its chunks backwards. dB and dC are sums over channels, which lie
-  across lanes: they are summed by a halving exchange between lanes (_add_lane_sums),
-  then added with fp32 atomics.
+- The backward computes the adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1}, which runs
+  against the scan direction, in one pass per direction. A program takes a segment (the
+  last segment first) and sweeps it forwards from its saved start state: it keeps the
+  chunk-start states in a program-private scratch and, by a running product of the
+  decays, the carry the segment passes on from a zero carry. With the carry entering
+  its end (from the program of the segment after it, through a flag in global memory:
+  a chained scan over segments, whose wait is short because that program started
+  earlier), it passes the true carry on, then walks its chunks backwards, recomputing
+  each chunk's states. dB and dC are sums over channels, which lie across lanes: they
+  are summed by a halving exchange between lanes (_add_lane_sums), then added with
+  fp32 atomics.
 
 Directions: scan position p maps to time t = p (forward) or t = L-1-p (reverse).
 Tiles are always loaded in ascending memory order; a reverse scan walks the steps of
@@ -85,15 +89,28 @@ def _program_coords(work, n_seg, dim, BLOCK_D: tl.constexpr):
 
 
 @triton.jit
-def _channel_params(D_ptr, bias_ptr, D_off, offs_d, mask_d, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
-    # delta_bias and D per channel (zeros where absent), fp32
+def _channel_block(d0, b, direction, dim, mask_n, BLOCK_D: tl.constexpr):
+    # A program's channels d0 .. d0 + BLOCK_D of row b: offsets, masks (channels; states x
+    # channels) and the int64 direction, row and channel indices for addressing
+    offs_d = d0 + tl.arange(0, BLOCK_D)
+    mask_d = offs_d < dim
+    mask_dn = mask_n[:, None] & mask_d[None, :]
+    return offs_d, mask_d, mask_dn, direction.to(tl.int64), b.to(tl.int64), offs_d.to(tl.int64)
+
+
+@triton.jit
+def _channel_params(D_ptr, bias_ptr, A_ptr, dir64, s_D_dir, s_A_dir, offs_d, offs_n, mask_d, mask_dn, one,
+                    NSTATE: tl.constexpr, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
+    # delta_bias and D per channel (zeros where absent), fp32, and A (N, BLOCK_D) times log2(e)
     bias = tl.zeros(offs_d.shape, dtype=tl.float32)
     if HAS_BIAS:
-        bias = tl.load(bias_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+        bias = tl.load(bias_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
     Dv = tl.zeros(offs_d.shape, dtype=tl.float32)
     if HAS_D:
-        Dv = tl.load(D_ptr + D_off + offs_d, mask=mask_d, other=0.0).to(tl.float32)
-    return bias, Dv
+        Dv = tl.load(D_ptr + dir64 * s_D_dir + offs_d, mask=mask_d, other=0.0).to(tl.float32)
+    A2 = _lanes_load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None] * one,
+                     mask_dn).to(tl.float32) * LOG2E
+    return bias, Dv, A2
 
 
 @triton.jit
@@ -185,17 +202,6 @@ def _forward_steps(h, dt3, dtu3, B3, C3, A2, offs_t, REV: tl.constexpr, BLOCK_T:
 
 
 @triton.jit
-def _adjoint_carry(carry, dt3, A2, C3, dy3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
-    # The adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1} runs against the scan direction.
-    # From the carry a_{p+1} dh_{p+1} entering at the chunk's end, the carry it passes on.
-    for jj in tl.static_range(BLOCK_T):
-        j = (BLOCK_T - 1 - jj) + REV * (2 * jj - BLOCK_T + 1)
-        dh = _step(C3, offs_t, j) * _step(dy3, offs_t, j) + carry
-        carry = tl.exp2(_step(dt3, offs_t, j) * A2) * dh
-    return carry
-
-
-@triton.jit
 def _chunk_states(h, a, B3, dtu3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
     # the state after every step of the chunk from start state h, decays a given
     H = tl.zeros_like(a)
@@ -209,7 +215,8 @@ def _chunk_states(h, a, B3, dtu3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constex
 @triton.jit
 def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV: tl.constexpr,
                    BLOCK_T: tl.constexpr):
-    # The adjoint through the chunk (see _adjoint_carry) and what it feeds, per step p:
+    # The adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1}, which runs against the scan direction,
+    # through the chunk from the carry a_{p+1} dh_{p+1} entering at its end, and what it feeds, per step p:
     # g = dh_p a_p h_{p-1} = dh_p (H_p - B_p dt_p u_p); dA += g dt_p; (BLOCK_T, 1, BLOCK_D)
     # tiles of sum_n dh B and sum_n g A log2(e); and the (BLOCK_T, N, BLOCK_D) tile of
     # dh dt u, whose sum over channels is dB (summed after the chunk, see _add_lane_sums).
@@ -316,7 +323,7 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
 
 
 @triton.jit
-def _lanes_load(ptrs, mask):
+def _lanes_load(ptrs, mask, L2_ONLY: tl.constexpr = False):
     """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
     lanes, then the low bits of the state index, the rest of the states in registers.
 
@@ -327,7 +334,12 @@ def _lanes_load(ptrs, mask):
     access without contiguity has one layout (element i in lane i % 32, then registers),
     and reshaping it back puts the last axis on lanes, then the axis before it."""
     n: tl.constexpr = ptrs.numel
-    v = tl.load(tl.reshape(ptrs, (n,)), mask=tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,)), other=0.0)
+    flat_ptrs = tl.reshape(ptrs, (n,))
+    flat_mask = tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,))
+    if L2_ONLY:  # cached in L2 only (.cg): values another SM wrote during this kernel
+        v = tl.load(flat_ptrs, mask=flat_mask, other=0.0, cache_modifier=".cg")
+    else:
+        v = tl.load(flat_ptrs, mask=flat_mask, other=0.0)
     return tl.reshape(v, ptrs.shape)
 
 
@@ -372,12 +384,11 @@ def _scan_fwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, SAVE: tl.constexpr, PREFETCH: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, PREFETCH: tl.constexpr,
 ):
     """SUMMARY: run each segment (but the last) from a zero state; write its end state
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
-    hs[seg] (zero for the first), write out, the final state, and (SAVE) the last
-    segment's summed delta, which the backward's chain needs too.
+    hs[seg] (zero for the first), write out and the final state.
 
     L is the rows' length in memory, L_valid <= L the scan's: positions from L_valid on
     are steps of (decay 1, input 0), so they change no state, and their out is not
@@ -389,19 +400,13 @@ def _scan_fwd_kernel(
         return
     g = d0 // dim_per_group
 
-    offs_d = d0 + tl.arange(0, BLOCK_D)
     offs_n = tl.arange(0, NSTATE_P2)
     offs_t = tl.arange(0, BLOCK_T)
-    mask_d = offs_d < dim
     mask_n = offs_n < NSTATE
-    mask_dn = mask_n[:, None] & mask_d[None, :]
-    dir64 = direction.to(tl.int64)
-    b64 = b.to(tl.int64)
-    d64 = offs_d.to(tl.int64)
+    offs_d, mask_d, mask_dn, dir64, b64, d64 = _channel_block(d0, b, direction, dim, mask_n, BLOCK_D)
 
-    bias, Dv = _channel_params(D_ptr, bias_ptr, dir64 * s_D_dir, offs_d, mask_d, HAS_D, HAS_BIAS)
-    A2 = _lanes_load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None] * one,
-                     mask_dn).to(tl.float32) * LOG2E
+    bias, Dv, A2 = _channel_params(D_ptr, bias_ptr, A_ptr, dir64, s_D_dir, s_A_dir, offs_d, offs_n,
+                                   mask_d, mask_dn, one, NSTATE, HAS_D, HAS_BIAS)
 
     row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d  # (1, BLOCK_D)
     row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
@@ -452,8 +457,9 @@ def _scan_fwd_kernel(
             C3 = C_raw.to(tl.float32)[:, :, None]
         h, y3 = _forward_steps(h, dt[:, None, :], tl.where(valid, dt * u, 0.0)[:, None, :], B3, C3, A2, offs_t, REV,
                                BLOCK_T, not SUMMARY)
-        sdt += tl.sum(dt, axis=0)
-        if not SUMMARY:
+        if SUMMARY:
+            sdt += tl.sum(dt, axis=0)
+        else:
             y = tl.sum(y3, axis=1)
             if HAS_D:
                 y = y + Dv[None, :] * u
@@ -465,8 +471,6 @@ def _scan_fwd_kernel(
         _lanes_store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask_dn)
         tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
     else:
-        if SAVE and seg == n_seg - 1:  # the summary pass wrote the other segments' sums
-            tl.store(sdt_ptr + seg64 * n_rows + row_dn, sdt, mask=mask_d)
         if seg == n_seg - 1:
             _lanes_store(last_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, h, mask_dn)
 
@@ -479,19 +483,16 @@ def _chain_combine(a1, b1, a2, b2):
 
 @triton.jit
 def _segment_chain_kernel(
-    buf_ptr, sdt_ptr, A_ptr, init_ptr,
+    buf_ptr, sdt_ptr, A_ptr,
     n_rows, batch, dim, n_seg, s_A_dir,
-    NSTATE: tl.constexpr, BLOCK: tl.constexpr, SEG_BLOCK: tl.constexpr, REVERSE: tl.constexpr,
-    HAS_INIT: tl.constexpr,
+    NSTATE: tl.constexpr, BLOCK: tl.constexpr, SEG_BLOCK: tl.constexpr,
 ):
-    """Chain segment summaries into true boundary values for BLOCK rows (direction, b, d)
+    """Chain segment summaries into true start states for BLOCK rows (direction, b, d)
     and one state n (program axis 0).
 
-    buf: (n_seg, N, n_rows), sdt: (n_seg, n_rows). Forward: buf[0] = 0 and buf[s] holds
-    segment s-1's end state from a zero start; it becomes segment s's start state,
-    v(s) = exp(A sdt(s-1)) v(s-1) + buf[s]. REVERSE: buf[n_seg-1] = init (or 0) and
-    buf[s] holds segment s+1's carry from a zero carry; it becomes the carry into
-    segment s, v(s) = exp(A sdt(s+1)) v(s+1) + buf[s].
+    buf: (n_seg, N, n_rows), sdt: (n_seg, n_rows). buf[0] = 0 and buf[s] holds segment
+    s-1's end state from a zero start; it becomes segment s's start state,
+    v(s) = exp(A sdt(s-1)) v(s-1) + buf[s].
 
     SEG_BLOCK segments are read at once as (SEG_BLOCK, BLOCK) tiles, rows contiguous, so
     the loads do not wait on the chain; a scan of (decay, input) pairs over the tile and
@@ -502,22 +503,16 @@ def _segment_chain_kernel(
     mask = row < n_rows
     direction = row // (batch * dim)
     A2 = tl.load(A_ptr + direction * s_A_dir + (row % dim) * NSTATE + n, mask=mask, other=0.0).to(tl.float32) * LOG2E
-    init = tl.zeros((BLOCK,), dtype=tl.float32)
-    if HAS_INIT:
-        init = tl.load(init_ptr + row * NSTATE + n, mask=mask, other=0.0)
     base = n * n_rows + row
     offs_q = tl.arange(0, SEG_BLOCK)
     v = tl.zeros((BLOCK,), dtype=tl.float32)
     for kk in range(0, tl.cdiv(n_seg, SEG_BLOCK)):
-        q = kk * SEG_BLOCK + offs_q  # position in chain order
-        s = (q + REVERSE * (n_seg - 1 - 2 * q)).to(tl.int64)  # segment
-        prev = s - 1 + 2 * REVERSE  # the segment before s in chain order
-        valid = (q < n_seg)[:, None] & mask[None, :]
-        later = valid & (q > 0)[:, None]
+        s = (kk * SEG_BLOCK + offs_q).to(tl.int64)  # segment
+        valid = (s < n_seg)[:, None] & mask[None, :]
+        later = valid & (s > 0)[:, None]
         ptrs = buf_ptr + s[:, None] * (NSTATE * n_rows) + base[None, :]
         inp = tl.load(ptrs, mask=later, other=0.0)
-        inp = tl.where((q == 0)[:, None], init[None, :], inp)
-        sdt = tl.load(sdt_ptr + prev[:, None] * n_rows + row[None, :], mask=later, other=0.0)
+        sdt = tl.load(sdt_ptr + (s - 1)[:, None] * n_rows + row[None, :], mask=later, other=0.0)
         decay = tl.where(later, tl.exp2(A2[None, :] * sdt), tl.where(valid, 0.0, 1.0))
         a, b = tl.associative_scan((decay, inp), 0, _chain_combine)
         out = a * v[None, :] + b
@@ -525,10 +520,34 @@ def _segment_chain_kernel(
         v = tl.sum(tl.where((offs_q == SEG_BLOCK - 1)[:, None], out, 0.0), axis=0)
 
 
+@triton.jit
+def _sweep_steps(h, P, c, dt3, dtu3, B3, C3, dy3, A2, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
+    # The backward's forward sweep through one chunk, in scan order: the state h (as in
+    # _forward_steps), the running decay P = prod a_q since the segment's start and the
+    # carry-from-zero c = sum_p P_p C_p dy_p, which is what the segment passes on to the one
+    # before it when no carry enters at its end (see _adjoint_steps: dh_p = C_p dy_p + a_{p+1} dh_{p+1}).
+    for jj in tl.static_range(BLOCK_T):
+        j = jj + REV * (BLOCK_T - 1 - 2 * jj)
+        a = tl.exp2(_step(dt3, offs_t, j) * A2)
+        h = a * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
+        P = P * a
+        c = c + P * (_step(C3, offs_t, j) * _step(dy3, offs_t, j))
+    return h, P, c
+
+
+@triton.jit
+def _wait_flag(ptr):
+    # spin until the flag at ptr is set (one thread's acquire; Triton shares a scalar atomic's
+    # result with the program's other threads through shared memory and a barrier)
+    flag = tl.atomic_add(ptr, 0, sem="acquire")
+    while flag == 0:
+        flag = tl.atomic_add(ptr, 0, sem="acquire")
+
+
 @triton.jit(do_not_specialize=["one", "direction"])
 def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, hs_ptr, carry_ptr, scratch_ptr,
-    dout_ptr,
+    dout_ptr, dlast_ptr, flags_ptr, counter_ptr,
     du_ptr, ddelta_ptr, dz_ptr, dB_ptr, dC_ptr, dA_ptr, dD_ptr, dbias_ptr,
     batch, dim, L, n_seg, n_rows, dim_per_group,
     s_u_dir, s_u_b, s_u_d,
@@ -538,123 +557,147 @@ def _scan_bwd_kernel(
     direction, one, n_work, s_dz_dir, s_dout_dir, s_dB_n, s_dB_t,
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
-    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, LANE_SHUFFLE: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, HAS_DLAST: tl.constexpr,
+    SOFTPLUS: tl.constexpr, LANE_SHUFFLE: tl.constexpr,
 ):
-    """SUMMARY: run the adjoint of each segment (but the first) from a zero carry and
-    write the carry it passes on to carry[seg - 1]. Otherwise: for each segment, from its
-    start state hs[seg] and entering carry carry[seg], write du, ddelta, dz, add dB/dC
-    (reduced over the program's channels first), and add the segment's dA/dD/dbias
-    (fp32 atomics). Persistent: programs stride over work items, so the scratch of chunk-start
-    states is sized by the grid, not by L."""
+    """The backward in one launch per direction. A work item is (segment, BLOCK_D channels of
+    one sequence); programs claim items in order from counter[direction], last segment first.
+    For an item: a forward sweep from the segment's start state hs[seg] keeps the chunk-start
+    states (in this program's scratch) and the carry the segment passes on from a zero carry
+    and its total decay; it waits for the carry entering the segment's end, carry[seg] (set by
+    the item of segment seg + 1, flagged in flags[direction, seg, channel block]; dlast or zero
+    for the last segment), passes the true carry on to carry[seg - 1], then walks the chunks
+    backwards: du, ddelta, dz written; dB/dC (reduced over the program's channels first) and
+    the segment's dA/dD/dbias added with fp32 atomics.
+
+    An item waits only on an item claimed before it, which a running program holds, so the
+    wait ends whatever the number of programs resident on the GPU. The scratch of
+    chunk-start states is sized by the grid, not by L."""
     offs_n = tl.arange(0, NSTATE_P2)
     offs_t = tl.arange(0, BLOCK_T)
     mask_n = offs_n < NSTATE
     n_groups = dim // dim_per_group
+    n_dblocks = tl.cdiv(dim, BLOCK_D)
+    n_rb = batch * n_dblocks
     SLOT: tl.constexpr = NSTATE_P2 * BLOCK_D
     scratch_ptr += tl.program_id(0).to(tl.int64) * (SEG_LEN // BLOCK_T) * SLOT
     scratch_row = offs_n[:, None] * BLOCK_D + tl.arange(0, BLOCK_D)[None, :] * one  # `one`: see _scan_fwd_kernel
-    for work in range(tl.program_id(0), n_work, tl.num_programs(0)):
-        b, d0, seg = _program_coords(work, n_seg, dim, BLOCK_D)
-        if not (SUMMARY and seg == 0):
-            g = d0 // dim_per_group
-            offs_d = d0 + tl.arange(0, BLOCK_D)
-            mask_d = offs_d < dim
-            mask_dn = mask_n[:, None] & mask_d[None, :]
-            dir64 = direction.to(tl.int64)
-            b64 = b.to(tl.int64)
-            d64 = offs_d.to(tl.int64)
+    flags_ptr += direction.to(tl.int64) * n_seg * n_rb
+    work = tl.atomic_add(counter_ptr + direction, 1, sem="relaxed")
+    while work < n_work:
+        seg = n_seg - 1 - work // n_rb
+        rb = work % n_rb
+        b = rb // n_dblocks
+        d0 = (rb % n_dblocks) * BLOCK_D
+        g = d0 // dim_per_group
+        offs_d, mask_d, mask_dn, dir64, b64, d64 = _channel_block(d0, b, direction, dim, mask_n, BLOCK_D)
 
-            bias, Dv = _channel_params(D_ptr, bias_ptr, dir64 * s_D_dir, offs_d, mask_d, HAS_D, HAS_BIAS)
-            A2 = _lanes_load(A_ptr + dir64 * s_A_dir + offs_d[None, :] * NSTATE + offs_n[:, None] * one,
-                             mask_dn).to(tl.float32) * LOG2E
+        bias, Dv, A2 = _channel_params(D_ptr, bias_ptr, A_ptr, dir64, s_D_dir, s_A_dir, offs_d, offs_n,
+                                       mask_d, mask_dn, one, NSTATE, HAS_D, HAS_BIAS)
 
-            row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
-            row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
-            # B/C and dB/dC: scalar bases and int32 offsets
-            # dout may be shared by the directions (s_dout_dir 0): a scalar base, u's row offsets
-            dout_base = dout_ptr + dir64 * (s_dout_dir - s_u_dir)
-            bc_base = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
-            Bp = B_ptr + bc_base
-            Cp = C_ptr + bc_base
-            dbc_base = ((dir64 * batch + b64) * n_groups + g) * L * NSTATE
-            dBp = dB_ptr + dbc_base
-            dCp = dC_ptr + dbc_base
-            row_B = offs_n[None, :] * s_B_n
-            row_dn = (dir64 * batch + b64) * dim + d64
-            # state buffers: (n_seg, N, rows)
-            seg_row = seg.to(tl.int64) * (NSTATE * n_rows) + offs_n[:, None] * n_rows + row_dn[None, :] * one
-            n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
+        row_u = dir64 * s_u_dir + b64 * s_u_b + d64[None, :] * s_u_d
+        row_z = dir64 * s_z_dir + b64 * s_z_b + d64[None, :] * s_z_d
+        # B/C and dB/dC: scalar bases and int32 offsets
+        # dout may be shared by the directions (s_dout_dir 0): a scalar base, u's row offsets
+        dout_base = dout_ptr + dir64 * (s_dout_dir - s_u_dir)
+        bc_base = dir64 * s_B_dir + b64 * s_B_b + g * s_B_g
+        Bp = B_ptr + bc_base
+        Cp = C_ptr + bc_base
+        dbc_base = ((dir64 * batch + b64) * n_groups + g) * L * NSTATE
+        dBp = dB_ptr + dbc_base
+        dCp = dC_ptr + dbc_base
+        row_B = offs_n[None, :] * s_B_n
+        row_dn = (dir64 * batch + b64) * dim + d64
+        # state buffers: (n_seg, N, rows)
+        seg_row = seg.to(tl.int64) * (NSTATE * n_rows) + offs_n[:, None] * n_rows + row_dn[None, :] * one
+        n_chunks = tl.cdiv(tl.minimum(SEG_LEN, L - seg * SEG_LEN), BLOCK_T)
 
-            if SUMMARY:
-                carry = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+        # forward sweep: chunk-start states into this program's scratch, and the carry from zero
+        h = _lanes_load(hs_ptr + seg_row, mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0))
+        P = tl.full((NSTATE_P2, BLOCK_D), 1.0, dtype=tl.float32)
+        c = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+        for k in range(0, n_chunks):
+            _lanes_store(scratch_ptr + scratch_row + k * SLOT, h, scratch_row >= 0)
+            t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d,
+                                                          mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
+            B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
+            C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
+            dy = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
+            h, P, c = _sweep_steps(h, P, c, dt[:, None, :], (dt * u)[:, None, :], B3, C3, dy[:, None, :], A2,
+                                   offs_t, REV, BLOCK_T)
+        # the carry entering the segment's end, and the true carry it passes on
+        flag_ptr = flags_ptr + seg * n_rb + rb
+        if seg < n_seg - 1:
+            _wait_flag(flag_ptr)
+            carry = _lanes_load(carry_ptr + seg_row, mask_dn, True)  # written by another SM
+        elif HAS_DLAST:
+            carry = _lanes_load(dlast_ptr + row_dn[None, :] * NSTATE + offs_n[:, None] * one, mask_dn)
+        else:
+            carry = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+        if seg > 0:
+            _lanes_store(carry_ptr + seg_row - NSTATE * n_rows, c + P * carry, mask_dn)
+            tl.debug_barrier()  # every thread's carry stored before the flag is released
+            tl.atomic_xchg(flag_ptr - n_rb, 1, sem="release")
+
+        dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
+        dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+        dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+        for kk in range(0, n_chunks):
+            k = n_chunks - 1 - kk
+            t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
+                                                             bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
+            C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
+            dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+            if HAS_Z:
+                zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                dy = _gate(dout, zv, SOFTPLUS == 2)
             else:
-                carry = _lanes_load(carry_ptr + seg_row, mask_dn)
-                # forward sweep: chunk-start states into this program's scratch
-                h = _lanes_load(hs_ptr + seg_row, mask_dn & (tl.full(mask_dn.shape, seg, tl.int32) > 0))
-                for k in range(0, n_chunks):
-                    _lanes_store(scratch_ptr + scratch_row + k * SLOT, h, scratch_row >= 0)
-                    t, mask_dt, mask_tn, u, _, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d,
-                                                                  mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS,
-                                                                  SOFTPLUS)
-                    B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
-                    h, y3 = _forward_steps(h, dt[:, None, :], (dt * u)[:, None, :], B3, B3, A2, offs_t, REV,
-                                           BLOCK_T, False)
-                dA_acc = tl.zeros((NSTATE_P2, BLOCK_D), dtype=tl.float32)
-                dD_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
-                dbias_acc = tl.zeros((BLOCK_D,), dtype=tl.float32)
+                dy = dout
+            B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
+            h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
+            dtu3 = (dt * u)[:, None, :]
+            a = tl.exp2(dt[:, None, :] * A2[None, :, :])
+            H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
+            carry, dA_acc, dhB, gA, dhu = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
+                                                         dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
+            t0 = _chunk_start(seg, k, L, REV, SEG_LEN, BLOCK_T)
+            _add_lane_sums(dBp, dhu, t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
+            _add_lane_sums(dCp, H * dy[:, None, :], t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
+            if HAS_Z:
+                sig = _sigmoid(zv, SOFTPLUS == 2)
+                y = tl.sum(H * C3, axis=1) + Dv[None, :] * u
+                dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
+                tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
+                         dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
+            dhB = tl.sum(dhB, axis=1)
+            ddt = tl.sum(gA, axis=1) * LN2 + dhB * u
+            du = dhB * dt + Dv[None, :] * dy
+            if HAS_D:
+                dD_acc += tl.sum(dy * u, axis=0)
+            if SOFTPLUS:
+                ddt = tl.where(draw <= 20.0, ddt * _sigmoid(draw, SOFTPLUS == 2), ddt)
+            ddt = tl.where(mask_dt, ddt, 0.0)
+            if HAS_BIAS:
+                dbias_acc += tl.sum(ddt, axis=0)
+            tl.store(du_ptr + row_u + t[:, None], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
+            tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
 
-            for kk in range(0, n_chunks):
-                k = n_chunks - 1 - kk
-                t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
-                                                                 bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
-                C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-                dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                if HAS_Z:
-                    zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                    dy = _gate(dout, zv, SOFTPLUS == 2)
-                else:
-                    dy = dout
-                if SUMMARY:
-                    carry = _adjoint_carry(carry, dt[:, None, :], A2, C3, dy[:, None, :], offs_t, REV, BLOCK_T)
-                else:
-                    B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
-                    h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
-                    dtu3 = (dt * u)[:, None, :]
-                    a = tl.exp2(dt[:, None, :] * A2[None, :, :])
-                    H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
-                    carry, dA_acc, dhB, gA, dhu = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
-                                                                 dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
-                    t0 = _chunk_start(seg, k, L, REV, SEG_LEN, BLOCK_T)
-                    _add_lane_sums(dBp, dhu, t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
-                    _add_lane_sums(dCp, H * dy[:, None, :], t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
-                    if HAS_Z:
-                        sig = _sigmoid(zv, SOFTPLUS == 2)
-                        y = tl.sum(H * C3, axis=1) + Dv[None, :] * u
-                        dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
-                        tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
-                                 dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
-                    dhB = tl.sum(dhB, axis=1)
-                    ddt = tl.sum(gA, axis=1) * LN2 + dhB * u
-                    du = dhB * dt + Dv[None, :] * dy
-                    if HAS_D:
-                        dD_acc += tl.sum(dy * u, axis=0)
-                    if SOFTPLUS:
-                        ddt = tl.where(draw <= 20.0, ddt * _sigmoid(draw, SOFTPLUS == 2), ddt)
-                    ddt = tl.where(mask_dt, ddt, 0.0)
-                    if HAS_BIAS:
-                        dbias_acc += tl.sum(ddt, axis=0)
-                    tl.store(du_ptr + row_u + t[:, None], du.to(du_ptr.dtype.element_ty), mask=mask_dt)
-                    tl.store(ddelta_ptr + row_u + t[:, None], ddt.to(ddelta_ptr.dtype.element_ty), mask=mask_dt)
+        # the segment's share of dA, dD, dbias (R, dim[, N]): fp32 atomics, like dB/dC
+        # (per-segment partials would cost n_seg x dim x N x 4 bytes per row)
+        drow = dir64 * dim + d64
+        _lanes_store(dA_ptr + drow[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask_dn, True)
+        if HAS_D:
+            tl.atomic_add(dD_ptr + drow, dD_acc, mask=mask_d, sem="relaxed")
+        if HAS_BIAS:
+            tl.atomic_add(dbias_ptr + drow, dbias_acc, mask=mask_d, sem="relaxed")
+        work = tl.atomic_add(counter_ptr + direction, 1, sem="relaxed")
 
-            if SUMMARY:
-                _lanes_store(carry_ptr + seg_row - NSTATE * n_rows, carry, mask_dn)
-            else:
-                # the segment's share of dA, dD, dbias (R, dim[, N]): fp32 atomics, like dB/dC
-                # (per-segment partials would cost n_seg x dim x N x 4 bytes per row)
-                drow = dir64 * dim + d64
-                _lanes_store(dA_ptr + drow[None, :] * NSTATE + offs_n[:, None] * one, dA_acc, mask_dn, True)
-                if HAS_D:
-                    tl.atomic_add(dD_ptr + drow, dD_acc, mask=mask_d, sem="relaxed")
-                if HAS_BIAS:
-                    tl.atomic_add(dbias_ptr + drow, dbias_acc, mask=mask_d, sem="relaxed")
+
+@triton.jit
+def _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z: tl.constexpr, SOFTPLUS: tl.constexpr):
+    # the scan output's gradient: dout, through the gate where there is one
+    dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+    if HAS_Z:
+        zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+        return _gate(dout, zv, SOFTPLUS == 2)
+    return dout
