@@ -202,18 +202,18 @@ def _forward_steps(h, dt3, dtu3, B3, C3, A2, offs_t, REV: tl.constexpr, BLOCK_T:
 
 
 @triton.jit
-def _chunk_states(h, a, B3, dtu3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
-    # the state after every step of the chunk from start state h, decays a given
-    H = tl.zeros_like(a)
+def _chunk_states(h, dt3, A2, B3, dtu3, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
+    # the state after every step of the chunk from start state h, as a (BLOCK_T, N, BLOCK_D) tile
+    H = tl.zeros_like(B3 * dtu3)
     for jj in tl.static_range(BLOCK_T):
         j = jj + REV * (BLOCK_T - 1 - 2 * jj)
-        h = _step(a, offs_t, j) * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
+        h = tl.exp2(_step(dt3, offs_t, j) * A2) * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
         H = _put(H, offs_t, j, h)
     return H
 
 
 @triton.jit
-def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV: tl.constexpr,
+def _adjoint_steps(carry, dA_acc, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV: tl.constexpr,
                    BLOCK_T: tl.constexpr):
     # The adjoint dh_p = C_p dy_p + a_{p+1} dh_{p+1}, which runs against the scan direction,
     # through the chunk from the carry a_{p+1} dh_{p+1} entering at its end, and what it feeds, per step p:
@@ -222,7 +222,7 @@ def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV:
     # dh dt u, whose sum over channels is dB (summed after the chunk, see _add_lane_sums).
     dhB = tl.zeros_like(dt3)
     gA = tl.zeros_like(dt3)
-    dhu = tl.zeros_like(a)
+    dhu = tl.zeros_like(H)
     for jj in tl.static_range(BLOCK_T):
         j = (BLOCK_T - 1 - jj) + REV * (2 * jj - BLOCK_T + 1)
         Bj = _step(B3, offs_t, j)
@@ -233,7 +233,7 @@ def _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt3, dtu3, dy3, offs_t, REV:
         dhB = _put(dhB, offs_t, j, tl.sum(dh * Bj, axis=0, keep_dims=True))
         gA = _put(gA, offs_t, j, tl.sum(g * A2, axis=0, keep_dims=True))
         dhu = _put(dhu, offs_t, j, dh * dtuj)
-        carry = _step(a, offs_t, j) * dh
+        carry = tl.exp2(_step(dt3, offs_t, j) * A2) * dh  # the decay a_p again: fewer live registers than keeping it
     return carry, dA_acc, dhB, gA, dhu
 
 
@@ -656,9 +656,8 @@ def _scan_bwd_kernel(
             B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
             h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
             dtu3 = (dt * u)[:, None, :]
-            a = tl.exp2(dt[:, None, :] * A2[None, :, :])
-            H = _chunk_states(h0, a, B3, dtu3, offs_t, REV, BLOCK_T)
-            carry, dA_acc, dhB, gA, dhu = _adjoint_steps(carry, dA_acc, a, H, A2, B3, C3, dt[:, None, :],
+            H = _chunk_states(h0, dt[:, None, :], A2, B3, dtu3, offs_t, REV, BLOCK_T)
+            carry, dA_acc, dhB, gA, dhu = _adjoint_steps(carry, dA_acc, H, A2, B3, C3, dt[:, None, :],
                                                          dtu3, dy[:, None, :], offs_t, REV, BLOCK_T)
             t0 = _chunk_start(seg, k, L, REV, SEG_LEN, BLOCK_T)
             _add_lane_sums(dBp, dhu, t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
