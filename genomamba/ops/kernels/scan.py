@@ -521,18 +521,23 @@ def _segment_chain_kernel(
 
 
 @triton.jit
-def _sweep_steps(h, P, c, dt3, dtu3, B3, C3, dy3, A2, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr):
+def _sweep_steps(h, P, c, dt3, dtu3, B3, C3, dy3, A2, offs_t, REV: tl.constexpr, BLOCK_T: tl.constexpr,
+                 WITH_Y: tl.constexpr):
     # The backward's forward sweep through one chunk, in scan order: the state h (as in
     # _forward_steps), the running decay P = prod a_q since the segment's start and the
     # carry-from-zero c = sum_p P_p C_p dy_p, which is what the segment passes on to the one
-    # before it when no carry enters at its end (see _adjoint_steps: dh_p = C_p dy_p + a_{p+1} dh_{p+1}).
+    # before it when no carry enters at its end (see _adjoint_steps: dh_p = C_p dy_p + a_{p+1} dh_{p+1});
+    # and (WITH_Y) y_p = C_p . h_p as a (BLOCK_T, 1, BLOCK_D) tile, for dz.
+    y = tl.zeros_like(dt3)
     for jj in tl.static_range(BLOCK_T):
         j = jj + REV * (BLOCK_T - 1 - 2 * jj)
         a = tl.exp2(_step(dt3, offs_t, j) * A2)
         h = a * h + _step(B3, offs_t, j) * _step(dtu3, offs_t, j)
         P = P * a
         c = c + P * (_step(C3, offs_t, j) * _step(dy3, offs_t, j))
-    return h, P, c
+        if WITH_Y:
+            y = _put(y, offs_t, j, tl.sum(_step(C3, offs_t, j) * h, axis=0, keep_dims=True))
+    return h, P, c, y
 
 
 @triton.jit
@@ -563,11 +568,11 @@ def _scan_bwd_kernel(
     """The backward in one launch per direction. A work item is (segment, BLOCK_D channels of
     one sequence); programs claim items in order from counter[direction], last segment first.
     For an item: a forward sweep from the segment's start state hs[seg] keeps the chunk-start
-    states (in this program's scratch) and the carry the segment passes on from a zero carry
-    and its total decay; it waits for the carry entering the segment's end, carry[seg] (set by
+    states (in this program's scratch), the carry the segment passes on from a zero carry
+    and its total decay, and writes dz (it needs only the forward's states); it waits for the carry entering the segment's end, carry[seg] (set by
     the item of segment seg + 1, flagged in flags[direction, seg, channel block]; dlast or zero
     for the last segment), passes the true carry on to carry[seg - 1], then walks the chunks
-    backwards: du, ddelta, dz written; dB/dC (reduced over the program's channels first) and
+    backwards: du, ddelta written; dB/dC (reduced over the program's channels first) and
     the segment's dA/dD/dbias added with fp32 atomics.
 
     An item waits only on an item claimed before it, which a running program holds, so the
@@ -622,9 +627,20 @@ def _scan_bwd_kernel(
                                                           mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
             B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
             C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-            dy = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
-            h, P, c = _sweep_steps(h, P, c, dt[:, None, :], (dt * u)[:, None, :], B3, C3, dy[:, None, :], A2,
-                                   offs_t, REV, BLOCK_T)
+            dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+            if HAS_Z:
+                zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
+                sig = _sigmoid(zv, SOFTPLUS == 2)
+                dy = dout * zv * sig
+            else:
+                dy = dout
+            h, P, c, y = _sweep_steps(h, P, c, dt[:, None, :], (dt * u)[:, None, :], B3, C3, dy[:, None, :], A2,
+                                      offs_t, REV, BLOCK_T, HAS_Z)
+            if HAS_Z:  # dz here, where the states run forwards anyway: the walk keeps fewer values live
+                y = tl.sum(y, axis=1) + Dv[None, :] * u
+                dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
+                tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
+                         dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
         # the carry entering the segment's end, and the true carry it passes on
         flag_ptr = flags_ptr + seg * n_rb + rb
         if seg < n_seg - 1:
@@ -647,12 +663,7 @@ def _scan_bwd_kernel(
             t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
                                                              bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
             C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-            dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-            if HAS_Z:
-                zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                dy = _gate(dout, zv, SOFTPLUS == 2)
-            else:
-                dy = dout
+            dy = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
             B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
             h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
             dtu3 = (dt * u)[:, None, :]
@@ -662,12 +673,6 @@ def _scan_bwd_kernel(
             t0 = _chunk_start(seg, k, L, REV, SEG_LEN, BLOCK_T)
             _add_lane_sums(dBp, dhu, t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
             _add_lane_sums(dCp, H * dy[:, None, :], t0, L, s_dB_t, s_dB_n, NSTATE, LANE_SHUFFLE)
-            if HAS_Z:
-                sig = _sigmoid(zv, SOFTPLUS == 2)
-                y = tl.sum(H * C3, axis=1) + Dv[None, :] * u
-                dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
-                tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
-                         dz.to(dz_ptr.dtype.element_ty), mask=mask_dt)
             dhB = tl.sum(dhB, axis=1)
             ddt = tl.sum(gA, axis=1) * LN2 + dhB * u
             du = dhB * dt + Dv[None, :] * dy
