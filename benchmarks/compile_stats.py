@@ -1,7 +1,7 @@
 """Compile the selective-scan kernels for the H100 (sm_90) without a GPU, and print what
 the compiler made of them: registers, spill stack, layout conversions, SASS op counts.
 
-    python benchmarks/compile_stats.py [--which bwd,fwd] [--dump DIR]
+    python benchmarks/compile_stats.py [--which bwd,fwd] [--dump DIR] [--maxnreg N]
 
 Uses whichever Triton is importable; the lent H100 runs Triton 3.6, whose layout choices
 differ from later versions, so check layouts with a Triton 3.6 venv (needs no torch):
@@ -49,7 +49,7 @@ def int_args(batch=4, dim=512, length=131072, nstate=16, seg_len=128, block_d=16
                 s_dout_dir=rows * length, s_dB_n=length, s_dB_t=1)
 
 
-def compile_sm90(kernel, consts, ints, warps):
+def compile_sm90(kernel, consts, ints, warps, maxnreg=None):
     sig, constexprs, attrs = {}, {}, {}
     for i, name in enumerate(kernel.arg_names):
         if name in consts:
@@ -64,7 +64,7 @@ def compile_sm90(kernel, consts, ints, warps):
             if ints[name] % 16 == 0 and name not in UNSPECIALISED:
                 attrs[(i,)] = [["tt.divisibility", 16]]
     return triton.compile(ASTSource(kernel, sig, constexprs, attrs), target=GPUTarget("cuda", 90, 32),
-                          options={"num_warps": warps})
+                          options={"num_warps": warps, **({"maxnreg": maxnreg} if maxnreg else {})})
 
 
 def _tool(name, cubin, *args):
@@ -97,6 +97,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--which", default="bwd,fwd")
     ap.add_argument("--dump", help="write each kernel's TTGIR and PTX here")
+    ap.add_argument("--maxnreg", type=int, help="register cap per thread (the BWD_MAXNREG / FWD_MAXNREG tuning fields)")
     args = ap.parse_args()
     print(f"Triton {triton.__version__}, sm_90")
     base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True,
@@ -104,11 +105,11 @@ def main():
     which = args.which.split(",")
     if "bwd" in which:
         consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True, HAS_DLAST=False)
-        report("backward", compile_sm90(kernels._scan_bwd_kernel, consts, int_args(), 1), args.dump)
+        report("backward", compile_sm90(kernels._scan_bwd_kernel, consts, int_args(), 1, args.maxnreg), args.dump)
     if "fwd" in which:
         consts = dict(base, BLOCK_D=32, BLOCK_T=8, PREFETCH=False)
         for summary in (False, True):
-            compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1)
+            compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1, args.maxnreg)
             report("forward summary" if summary else "forward main", compiled, args.dump)
 
 
