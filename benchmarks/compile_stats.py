@@ -109,7 +109,8 @@ def main():
     if "fwd" in which:
         consts = dict(base, BLOCK_D=32, BLOCK_T=8, PREFETCH=False)
         for summary in (False, True):
-            compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1, args.maxnreg)
+            compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1,
+                                    args.maxnreg)
             report("forward summary" if summary else "forward main", compiled, args.dump)
 
 

@@ -569,11 +569,12 @@ def _scan_bwd_kernel(
     one sequence); programs claim items in order from counter[direction], last segment first.
     For an item: a forward sweep from the segment's start state hs[seg] keeps the chunk-start
     states (in this program's scratch), the carry the segment passes on from a zero carry
-    and its total decay, and writes dz (it needs only the forward's states); it waits for the carry entering the segment's end, carry[seg] (set by
-    the item of segment seg + 1, flagged in flags[direction, seg, channel block]; dlast or zero
-    for the last segment), passes the true carry on to carry[seg - 1], then walks the chunks
-    backwards: du, ddelta written; dB/dC (reduced over the program's channels first) and
-    the segment's dA/dD/dbias added with fp32 atomics.
+    and its total decay, and writes dz (it needs only the forward's states); it waits for the
+    carry entering the segment's end, carry[seg] (set by the item of segment seg + 1, flagged
+    in flags[direction, seg, channel block]; dlast or zero for the last segment), passes the
+    true carry on to carry[seg - 1], then walks the chunks backwards: du, ddelta written;
+    dB/dC (reduced over the program's channels first) and the segment's dA/dD/dbias added
+    with fp32 atomics.
 
     An item waits only on an item claimed before it, which a running program holds, so the
     wait ends whatever the number of programs resident on the GPU. The scratch of
@@ -630,13 +631,13 @@ def _scan_bwd_kernel(
             dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
             if HAS_Z:
                 zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                sig = _sigmoid(zv, SOFTPLUS == 2)
-                dy = dout * zv * sig
+                dy = _gate(dout, zv, SOFTPLUS == 2)
             else:
                 dy = dout
             h, P, c, y = _sweep_steps(h, P, c, dt[:, None, :], (dt * u)[:, None, :], B3, C3, dy[:, None, :], A2,
                                       offs_t, REV, BLOCK_T, HAS_Z)
             if HAS_Z:  # dz here, where the states run forwards anyway: the walk keeps fewer values live
+                sig = _sigmoid(zv, SOFTPLUS == 2)
                 y = tl.sum(y, axis=1) + Dv[None, :] * u
                 dz = dout * y * sig * (1.0 + zv * (1.0 - sig))
                 tl.store(dz_ptr + row_z - dir64 * s_z_dir + dir64 * s_dz_dir + t[:, None],
