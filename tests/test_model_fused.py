@@ -156,3 +156,43 @@ def test_conv_writes_into_a_strided_output():
     assert torch.equal(out, plain)
     with pytest.raises(ValueError, match="unit stride"):
         conv_silu_forward(x, w, b, out=torch.empty(2, 3, 11, 5, device=DEVICE).transpose(-1, -2))
+
+
+@pytest.mark.parametrize("autocast", [False, True], ids=["fp32", "bf16_autocast"])
+def test_backbone_inference_adds_and_norms_in_one_kernel_with_the_same_logits(autocast, monkeypatch):
+    """Without autograd, on the Triton backend, each block's residual add and RMSNorm (and
+    the final norm's) are one kernel. The logits must equal those of the separate add and
+    norm: exactly in fp32; under bf16 autocast within the interpreter's bf16 rounding (it
+    rounds towards zero, the GPU to nearest even, where they are equal)."""
+    import genomamba.model.model as model_module
+    from genomamba.model import GenoMambaForMaskedLM
+    from genomamba.ops.backend import interpreting
+    from genomamba.ops.rmsnorm import rms_norm
+
+    torch.manual_seed(3)
+    model = GenoMambaForMaskedLM(tiny_config(d_model=4, d_state=4, n_layer=2, scan_backend="triton"))
+    perturb(model, seed=4, scale=0.2)
+    model.to(DEVICE).eval()
+    ids = torch.randint(0, 5, (2, 9), generator=torch.Generator().manual_seed(5)).to(DEVICE)
+    fused = model_module.add_rms_norm
+    calls = []
+
+    def counted(*args):
+        calls.append(torch.is_grad_enabled())
+        return fused(*args)
+
+    def separate(x, residual, weight, eps, backend, out_dtype):
+        s = x + residual
+        return s, rms_norm(s, weight, eps, backend).to(out_dtype or weight.dtype)
+
+    with torch.no_grad(), torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=autocast):
+        monkeypatch.setattr(model_module, "add_rms_norm", counted)
+        one_kernel = model(ids).float()
+        monkeypatch.setattr(model_module, "add_rms_norm", separate)
+        steps = model(ids).float()
+    assert calls == [False] * 2  # block 2's and the final norm
+    assert torch.isfinite(one_kernel).all()
+    if autocast and interpreting():
+        assert rel(one_kernel, steps) <= 2e-2
+    else:
+        torch.testing.assert_close(one_kernel, steps, rtol=0, atol=0)

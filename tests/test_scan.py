@@ -12,6 +12,7 @@ import triton
 
 import genomamba.ops.scan_torch as scan_torch
 import genomamba.ops.scan_triton as scan_triton
+from genomamba.ops.backend import interpreting
 from genomamba.ops import selective_scan, selective_scan_bidirectional
 from genomamba.ops.scan_ref import selective_scan_ref
 
@@ -217,6 +218,31 @@ def test_padded_rows_scan_only_the_valid_length(length, padded):
         assert rel_err(last[k], ref_last) <= 1e-5
     with pytest.raises(ValueError, match="valid_length"):
         scan_triton.scan_forward(*inputs, True, 0, save=True, valid_length=length - 1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("save,length,valid", [(True, 21, 21), (False, 21, 21), (False, 32, 19)])
+def test_added_directions_equal_the_sum_of_both_outputs(dtype, save, length, valid):
+    """add_directions: the second direction's launch adds its output into the first's. The
+    result must equal out[0] + out[1] of the separate outputs exactly (the same rounding),
+    at several segments (the saving forward's summary pass and chain) and in padded rows.
+    Triton's CPU interpreter rounds fp32 -> bf16 towards zero, PyTorch to nearest even:
+    there bf16 sums agree to the two roundings' error."""
+    per_dir = [make_inputs(2, 4, length, 3, None, dtype, True) for _ in range(2)]
+    stacked = {k: torch.stack([per_dir[0][k], per_dir[1][k]]) for k in per_dir[0]}
+    stacked["B"], stacked["C"] = stacked["B"].unsqueeze(2), stacked["C"].unsqueeze(2)
+    inputs = scan_triton.scan_inputs(*(stacked[k] for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")))
+    kw = dict(save=save, valid_length=valid)
+    out, last, _ = scan_triton.scan_forward(*inputs, True, 0, **kw)
+    added, added_last, state = scan_triton.scan_forward(*inputs, True, 0, add_directions=True, **kw)
+    assert added.shape == (1, *out.shape[1:]) and added.dtype == dtype and (state is not None) == save
+    got, want = added[0, ..., :valid], (out[0] + out[1])[..., :valid]
+    if dtype == torch.bfloat16 and interpreting():
+        bound = 2 ** -6 * (out[0].float().abs() + out[1].float().abs())[..., :valid]
+        assert ((got.float() - want.float()).abs() <= bound).all()
+    else:
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(added_last, last, rtol=0, atol=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the fast softplus and gate run on the GPU only")

@@ -27,7 +27,7 @@ from genomamba.model import io, rcps
 from genomamba.model.config import RUNTIME_FIELDS, GenoMambaConfig
 from genomamba.model.mixer import BiMamba, MambaMixer, at_least_fp32
 from genomamba.model.pooling import POOLINGS, Pooling, feature_size
-from genomamba.ops.rmsnorm import rms_norm
+from genomamba.ops.rmsnorm import add_rms_norm, rms_norm
 
 
 class RMSNorm(nn.Module):
@@ -41,8 +41,15 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        backend = "torch" if self.config is None else self.config.scan_backend
-        return rms_norm(x, self.weight, self.eps, backend)
+        return rms_norm(x, self.weight, self.eps, self._backend())
+
+    def add(self, x: torch.Tensor, residual: torch.Tensor, out_dtype: torch.dtype | None = None):
+        """(x + residual, this norm of it in ``out_dtype``, default the weight's): one kernel
+        for inference on the Triton backend (``add_rms_norm``)."""
+        return add_rms_norm(x, residual, self.weight, self.eps, self._backend(), out_dtype)
+
+    def _backend(self) -> str:
+        return "torch" if self.config is None else self.config.scan_backend
 
 
 class LayerNorm(nn.Module):
@@ -77,11 +84,29 @@ class Block(nn.Module):
         self.mixer = BiMamba(config) if config.bidirectional else MambaMixer(config)
 
     def forward(self, hidden: torch.Tensor, residual: torch.Tensor | None):
-        residual = hidden if residual is None else hidden + residual
-        hidden = self.mixer(self.norm(residual))
+        residual, normed = add_norm(self.norm, hidden, residual, autocast_dtype(hidden))
+        hidden = self.mixer(normed)
         if self.residual_in_fp32:
             residual = at_least_fp32(residual)
         return hidden, residual
+
+
+def autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The autocast dtype where autocast is on for x's device, else None."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+
+
+def add_norm(norm: nn.Module, hidden: torch.Tensor, residual: torch.Tensor | None,
+             out_dtype: torch.dtype | None = None):
+    """(residual + hidden, norm of it): the pre-norm block's first step. With ``out_dtype``
+    (the autocast dtype, which the mixer's first matmul casts its input to anyway) the
+    normalised stream comes in that dtype; an RMSNorm takes one kernel for inference."""
+    if residual is not None and isinstance(norm, RMSNorm):
+        return norm.add(hidden, residual, out_dtype)
+    residual = hidden if residual is None else hidden + residual
+    normed = norm(residual)
+    return residual, normed.to(out_dtype or normed.dtype)
 
 
 class GenoMambaBackbone(nn.Module):
@@ -96,11 +121,17 @@ class GenoMambaBackbone(nn.Module):
     def run(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The single-strand network: (n, L) token ids -> (n, L, d_model). With
         ``rcps_strand_swap`` the batch must be [sequences; reverse complements]."""
-        return self.norm_f(self.stream(input_ids))
+        hidden, residual = self._stream_parts(input_ids)
+        return add_norm(self.norm_f, hidden, residual)[1]
 
     def stream(self, input_ids: torch.Tensor, n_blocks: int | None = None) -> torch.Tensor:
         """The residual stream (embedding plus block outputs) after the first ``n_blocks``
         blocks (default all), before the final norm: (n, L, d_model), strand-aligned."""
+        hidden, residual = self._stream_parts(input_ids, n_blocks)
+        return hidden if residual is None else hidden + residual
+
+    def _stream_parts(self, input_ids: torch.Tensor, n_blocks: int | None = None):
+        """The residual stream as (last block's output, residual before it), or (stream, None)."""
         blocks = self.layers if n_blocks is None else self.layers[:n_blocks]
         swap = rcps.swap_strands if self.config.rcps_strand_swap else _same
         if swap is not _same and input_ids.shape[0] % 2:
@@ -111,12 +142,12 @@ class GenoMambaBackbone(nn.Module):
             stream = hidden
             for layer in blocks:
                 stream = checkpoint(_stream_step, layer, swap(stream), use_reentrant=False)
-            return stream
+            return stream, None
         for layer in blocks:
             if swap is not _same:  # before every block (rcps.swap_strands)
                 hidden, residual = swap(hidden), None if residual is None else swap(residual)
             hidden, residual = layer(hidden, residual)
-        return hidden if residual is None else hidden + residual
+        return hidden, residual
 
     def strands(self, input_ids: torch.Tensor, both: bool):
         """Run on the sequences, or with ``both`` on [sequences; reverse complements] as one

@@ -51,8 +51,8 @@ class BiMambaFunction(torch.autograd.Function):
         if not save:
             return _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w)
         x, z, u, x_dbl, delta, inputs = _pre_scan(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, d_inner)
-        out, _, state = scan_forward(*inputs, True, 0, save=save)
-        y = out[0] + out[1]
+        out, _, state = scan_forward(*inputs, True, 0, save=save, add_directions=True)
+        y = out[0]
         if save:
             hs, ctx.scan_config = state
             ctx.hidden_dtype = hidden.dtype
@@ -139,8 +139,8 @@ def _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_
     B, C = per_row(x_dbl[:, r:r + nstate]), per_row(x_dbl[:, r + nstate:])
     inputs = scan_inputs(per_row(u.transpose(1, 2).reshape(2, E, rows)), per_row(delta), A, B.unsqueeze(2),
                          C.unsqueeze(2), D, z.unsqueeze(0), dt_b, keep_layout=True)
-    out, _, _ = scan_forward(*inputs, True, 0, save=False, valid_length=length)
-    y = out[0] + out[1]  # (n, E, padded) with the operands' strides (padded, n padded, 1): (E, n padded) in memory
+    out, _, _ = scan_forward(*inputs, True, 0, save=False, valid_length=length, add_directions=True)
+    y = out[0]  # both directions' sum, (n, E, padded) with strides (padded, n padded, 1): (E, n padded) in memory
     res = torch.matmul(y.transpose(1, 2).reshape(rows, E), out_w.to(cd).t()).view(n, padded, d_model)
     return res[:, :length]
 

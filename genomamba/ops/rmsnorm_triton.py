@@ -1,12 +1,13 @@
 """RMSNorm on the Triton kernels of ``genomamba.ops.kernels.rmsnorm`` (GPU, or the CPU
-interpreter). The backward keeps only x and the per-row 1/rms."""
+interpreter). The backward keeps only x and the per-row 1/rms. ``add_rms_norm_triton``:
+the residual add and the norm in one pass, for inference (no autograd)."""
 
 from __future__ import annotations
 
 import torch
 from triton import cdiv, next_power_of_2
 
-from genomamba.ops.kernels.rmsnorm import _rmsnorm_bwd_kernel, _rmsnorm_fwd_kernel
+from genomamba.ops.kernels.rmsnorm import _add_rmsnorm_fwd_kernel, _rmsnorm_bwd_kernel, _rmsnorm_fwd_kernel
 from genomamba.ops.backend import interpreting
 
 
@@ -54,3 +55,25 @@ class _RMSNormTriton(torch.autograd.Function):
 
 def rms_norm_triton(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return _RMSNormTriton.apply(x, weight, eps)
+
+
+def _rows2d(t: torch.Tensor) -> torch.Tensor:
+    t2 = t.reshape(-1, t.shape[-1])
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
+def add_rms_norm_triton(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float,
+                        out_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + residual, RMSNorm of it in ``out_dtype``) in one kernel, without autograd: the sum
+    has ``torch.result_type(x, residual)``, and the norm is taken of the sum as stored, so
+    both equal ``s = x + residual; rms_norm_triton(s, weight, eps).to(out_dtype)``."""
+    shape = x.shape
+    x2, r2 = _rows2d(x), _rows2d(residual)
+    M, d = x2.shape
+    block_m, block_d, iters, warps = _blocks(d)
+    total = torch.empty((M, d), device=x.device, dtype=torch.result_type(x, residual))
+    out = torch.empty((M, d), device=x.device, dtype=out_dtype)
+    _add_rmsnorm_fwd_kernel[(cdiv(M, block_m * iters),)](
+        x2, r2, weight, total, out, M, d, x2.stride(0), r2.stride(0), total.stride(0), out.stride(0), eps,
+        BLOCK_M=block_m, BLOCK_D=block_d, ITERS=iters, num_warps=warps)
+    return total.view(shape), out.view(shape)

@@ -138,11 +138,15 @@ def _dense(t):
     return True
 
 
-def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, valid_length=None):
+def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, valid_length=None,
+                 add_directions=False):
     """Direction-stacked scan, no autograd, on ``scan_inputs`` (see ``_ScanTriton``).
 
     Returns (out (R, b, d, L), last state (R, b, d, N) fp32, state): ``state`` is what
     ``scan_backward`` needs besides the inputs, (hs, config), or None unless ``save``.
+    ``add_directions``: out is (1, b, d, L), the directions' outputs summed (each later
+    direction's launch adds its output into the first's, rounded as ``out[0] + out[1]``
+    rounds; no (R, b, d, L) buffer and no separate add).
     ``valid_length`` (a forward that saves nothing): the inputs are rows padded to L, the
     scan runs over their first ``valid_length`` positions (both directions: the reverse
     scan starts at valid_length - 1), and out beyond them is not meaningful. The padding
@@ -159,7 +163,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     n_seg = -(-length // seg_len)
     f32 = dict(device=u.device, dtype=torch.float32)
     prefetch = _prefetch(save)
-    out = _alloc(u)
+    out = _alloc(u[:1] if add_directions else u)
     last = _alloc((R, batch, dim, nstate), **f32)
     n_rows = R * batch * dim
     hs = torch.empty((n_seg, nstate, n_rows), **f32)  # segment start states
@@ -174,11 +178,15 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     if n_seg > 1:
         for r in range(R):
             _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=True,
-                                   PREFETCH=prefetch, num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
+                                   PREFETCH=prefetch, ADD_OUT=0, num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
         _chain(hs, sdt, A)
+    # a later direction adds into the first's out: an fp32 out on the GPU with an add the compiler
+    # cannot fuse into an FMA (2); a half-precision one is rounded before the add anyway (1)
+    add_out = (2 if out.dtype == torch.float32 and not interpreting() else 1) if add_directions else 0
     for r in range(R):
         _scan_fwd_kernel[grid](*args, *common, r, 1, **consts, REV=r ^ rev_base, SUMMARY=False,
-                               PREFETCH=prefetch, num_warps=warps, **_cap(cfg["fwd_maxnreg"]))
+                               PREFETCH=prefetch, ADD_OUT=add_out if r > 0 else 0, num_warps=warps,
+                               **_cap(cfg["fwd_maxnreg"]))
     if not save:
         return out, last, None
     config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,

@@ -5,7 +5,8 @@
 x is (M, d) with unit stride along d. The forward writes out and rstd (M,); the backward
 recomputes x_hat = x * rstd and writes dx = rstd * (w dy - x_hat mean(x_hat w dy)) and,
 per program, the partial weight gradient sum(dy x_hat) over its rows (summed by the
-caller). A program walks ITERS blocks of BLOCK_M rows.
+caller). A program walks ITERS blocks of BLOCK_M rows. For inference, the residual add
+and the forward are also one kernel (_add_rmsnorm_fwd_kernel).
 """
 
 import triton
@@ -33,6 +34,26 @@ def _rmsnorm_fwd_kernel(
         out = x * rstd[:, None] * w[None, :]
         tl.store(out_ptr + rows[:, None] * s_out + cols[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
         tl.store(rstd_ptr + rows, rstd, mask=rows < M)
+
+
+@triton.jit
+def _add_rmsnorm_fwd_kernel(
+    x_ptr, r_ptr, w_ptr, sum_ptr, out_ptr, M, d, s_x, s_r, s_sum, s_out, eps,
+    BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr, ITERS: tl.constexpr,
+):
+    # Inference: sum = x + r, stored in sum's dtype, and out = RMSNorm(sum) of the stored
+    # sum, as the add and _rmsnorm_fwd_kernel give separately, in one pass; no rstd.
+    w = tl.load(w_ptr + tl.arange(0, BLOCK_D), mask=tl.arange(0, BLOCK_D) < d, other=0.0).to(tl.float32)
+    for it in tl.static_range(ITERS):
+        rows, cols, mask = _rows(tl.program_id(0), it, M, d, BLOCK_M, BLOCK_D, ITERS)
+        x = tl.load(x_ptr + rows[:, None] * s_x + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        x += tl.load(r_ptr + rows[:, None] * s_r + cols[None, :], mask=mask, other=0.0).to(tl.float32)
+        x = x.to(sum_ptr.dtype.element_ty)
+        tl.store(sum_ptr + rows[:, None] * s_sum + cols[None, :], x, mask=mask)
+        x = x.to(tl.float32)
+        rstd = 1.0 / tl.sqrt(tl.sum(x * x, axis=1) / d + eps)
+        out = x * rstd[:, None] * w[None, :]
+        tl.store(out_ptr + rows[:, None] * s_out + cols[None, :], out.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit

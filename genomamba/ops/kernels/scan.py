@@ -57,6 +57,16 @@ def _sfu(x, OP: tl.constexpr):
 
 
 @triton.jit
+def _add_rounded(a, b, PTX: tl.constexpr):
+    # a + b rounded on its own, as an add of two stored values is: on the GPU (PTX) an add.rn,
+    # which the compiler never fuses with the multiply that made a (the gate) into an FMA
+    if PTX:
+        return tl.inline_asm_elementwise("add.rn.f32 $0, $1, $2;", "=f,f,f", [a, b], dtype=tl.float32,
+                                         is_pure=True, pack=1)
+    return a + b
+
+
+@triton.jit
 def _softplus(x, FAST: tl.constexpr):
     # FAST (half-precision inputs, GPU): one ex2 and one lg2 on the special-function unit
     # instead of a 12-term polynomial log; the result's error (about 1e-5 relative for small
@@ -384,11 +394,14 @@ def _scan_fwd_kernel(
     NSTATE: tl.constexpr, NSTATE_P2: tl.constexpr,
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
-    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, PREFETCH: tl.constexpr,
+    SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, PREFETCH: tl.constexpr, ADD_OUT: tl.constexpr,
 ):
     """SUMMARY: run each segment (but the last) from a zero state; write its end state
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
-    hs[seg] (zero for the first), write out and the final state.
+    hs[seg] (zero for the first), write out and the final state. ADD_OUT (1; 2 for an fp32
+    out on the GPU): out holds direction 0's output (this is another direction's launch,
+    after it): add this direction's into it, rounded to out's dtype first and (2) added
+    on its own (_add_rounded), so the sum is what adding the two stored outputs gives.
 
     L is the rows' length in memory, L_valid <= L the scan's: positions from L_valid on
     are steps of (decay 1, input 0), so they change no state, and their out is not
@@ -465,7 +478,13 @@ def _scan_fwd_kernel(
                 y = y + Dv[None, :] * u
             if HAS_Z:
                 y = _gate(y, z_raw.to(tl.float32), SOFTPLUS == 2)
-            tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+            if ADD_OUT:
+                o_ptrs = out_ptr + row_u - dir64 * s_u_dir + t[:, None]
+                y = y.to(out_ptr.dtype.element_ty).to(tl.float32)
+                y = _add_rounded(y, tl.load(o_ptrs, mask=mask_dt, other=0.0).to(tl.float32), ADD_OUT == 2)
+                tl.store(o_ptrs, y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+            else:
+                tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
 
     if SUMMARY:
         _lanes_store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask_dn)
