@@ -19,13 +19,17 @@ def _blocks(d: int):
     return max(1, 2048 // block_d), block_d, 8, 4
 
 
+def _rows2d(t: torch.Tensor) -> torch.Tensor:
+    """t as (rows, last axis) with unit stride along the last axis (a copy only if needed)."""
+    t2 = t.reshape(-1, t.shape[-1])
+    return t2 if t2.stride(-1) == 1 else t2.contiguous()
+
+
 class _RMSNormTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, eps):
         shape = x.shape
-        x2 = x.reshape(-1, shape[-1])
-        if x2.stride(-1) != 1:
-            x2 = x2.contiguous()
+        x2 = _rows2d(x)
         M, d = x2.shape
         block_m, block_d, iters, warps = _blocks(d)
         out = torch.empty((M, d), device=x.device, dtype=weight.dtype)
@@ -41,9 +45,7 @@ class _RMSNormTriton(torch.autograd.Function):
     def backward(ctx, dout):
         x2, weight, rstd = ctx.saved_tensors
         M, d = x2.shape
-        dy = dout.reshape(M, d)
-        if dy.stride(-1) != 1:
-            dy = dy.contiguous()
+        dy = _rows2d(dout)
         block_m, block_d, iters, warps = _blocks(d)
         grid = (cdiv(M, block_m * iters),)
         dx = torch.empty_like(x2)
@@ -55,11 +57,6 @@ class _RMSNormTriton(torch.autograd.Function):
 
 def rms_norm_triton(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return _RMSNormTriton.apply(x, weight, eps)
-
-
-def _rows2d(t: torch.Tensor) -> torch.Tensor:
-    t2 = t.reshape(-1, t.shape[-1])
-    return t2 if t2.stride(-1) == 1 else t2.contiguous()
 
 
 def add_rms_norm_triton(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float,

@@ -647,12 +647,7 @@ def _scan_bwd_kernel(
                                                           mask_n, bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
             B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
             C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-            dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-            if HAS_Z:
-                zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-                dy = _gate(dout, zv, SOFTPLUS == 2)
-            else:
-                dy = dout
+            dy, dout, zv = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
             h, P, c, y = _sweep_steps(h, P, c, dt[:, None, :], (dt * u)[:, None, :], B3, C3, dy[:, None, :], A2,
                                       offs_t, REV, BLOCK_T, HAS_Z)
             if HAS_Z:  # dz here, where the states run forwards anyway: the walk keeps fewer values live
@@ -683,7 +678,7 @@ def _scan_bwd_kernel(
             t, mask_dt, mask_tn, u, draw, dt = _chunk_inputs(u_ptr, delta_ptr, row_u, seg, k, L, mask_d, mask_n,
                                                              bias, REV, SEG_LEN, BLOCK_T, HAS_BIAS, SOFTPLUS)
             C3 = _state_rows(Cp, row_B, t, s_B_t, mask_tn)
-            dy = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
+            dy, _, _ = _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z, SOFTPLUS)
             B3 = _state_rows(Bp, row_B, t, s_B_t, mask_tn)
             h0 = _lanes_load(scratch_ptr + scratch_row + k * SLOT, scratch_row >= 0)
             dtu3 = (dt * u)[:, None, :]
@@ -719,9 +714,10 @@ def _scan_bwd_kernel(
 
 @triton.jit
 def _dy(dout_base, z_ptr, row_u, row_z, t, mask_dt, HAS_Z: tl.constexpr, SOFTPLUS: tl.constexpr):
-    # the scan output's gradient: dout, through the gate where there is one
+    # the scan output's gradient dy: dout, through the gate where there is one; and dout and
+    # z (dout again without a gate) for dz
     dout = tl.load(dout_base + row_u + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
     if HAS_Z:
         zv = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0).to(tl.float32)
-        return _gate(dout, zv, SOFTPLUS == 2)
-    return dout
+        return _gate(dout, zv, SOFTPLUS == 2), dout, zv
+    return dout, dout, dout
