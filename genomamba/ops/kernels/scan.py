@@ -77,10 +77,18 @@ def _softplus(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _negative_zero():
+    # -0.0 as a constant: a literal -0.0 becomes +0.0 in Triton 3.6's IR (the constant is
+    # cached by value, and -0.0 == 0.0), and x + 0.0 is not foldable (it turns -0.0 into +0.0),
+    # so every pick by masked sum cost an add; the bit pattern keeps the sign
+    return tl.full((1,), -2147483648, tl.int32).to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def _step(x, offs_t, j):
     # x[j] of a (BLOCK_T, ., .) tile. Time lies inside the thread and j is a compile-time
     # constant, so this folds to a register pick (-0.0 is the exact additive identity).
-    return tl.sum(tl.where(offs_t[:, None, None] == j, x, -0.0), axis=0)
+    return tl.sum(tl.where(offs_t[:, None, None] == j, x, _negative_zero()), axis=0)
 
 
 @triton.jit
@@ -310,8 +318,8 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
                 xs = tl.reshape(xs, (2, E >> (k + 1), D))
                 bit = (chan >> k) & 1
                 top = tl.arange(0, 2)[:, None, None]  # inside the thread: the picks are register reads
-                lo = tl.sum(tl.where(top == 0, xs, -0.0), axis=0)
-                hi = tl.sum(tl.where(top == 1, xs, -0.0), axis=0)
+                lo = tl.sum(tl.where(top == 0, xs, _negative_zero()), axis=0)
+                hi = tl.sum(tl.where(top == 1, xs, _negative_zero()), axis=0)
                 keep = tl.where(bit == 1, hi, lo)
                 send = tl.where(bit == 1, lo, hi)
                 # the partner channel's `send` (it gave up the half this channel keeps)
