@@ -10,6 +10,10 @@ differ from later versions, so check layouts with a Triton 3.6 venv (needs no to
     /tmp/tv36/bin/python benchmarks/compile_stats.py
 Argument values are those of a backward at (4, 512, 131072, 16) bf16 with the default
 launch settings; Triton's specialisation (ints equal to 1, multiples of 16) is mimicked.
+``--score WINDOWS,LENGTH`` compiles instead the scoring forward (``_inference_forward``'s
+layout, the default PS model: 2 x WINDOWS rows of LENGTH positions, 512 channels) with and
+without prefetch and LANE_ROWS: e.g. ``--score 256,1023`` for 1k windows, whose odd rows the
+backward's stand-in values (all multiples of 16) do not show.
 """
 
 import argparse
@@ -47,6 +51,17 @@ def int_args(batch=4, dim=512, length=131072, nstate=16, seg_len=128, block_d=16
                 s_B_b=nstate * length, s_B_g=nstate * length, s_B_n=length, s_B_t=1, s_D_dir=dim, direction=0,
                 one=1, n_work=batch * dim // block_d * (length // seg_len), s_dz_dir=rows * length,
                 s_dout_dir=rows * length, s_dB_n=length, s_dB_t=1)
+
+
+def score_int_args(windows, length, dim=512, nstate=16, dt_rank=16):
+    """The scoring forward's arguments: u, delta (2, n, E, L) and B, C (2, n, 1, N, L) views of
+    (channels, n L) matrix products, z a (n, E, L) view of in_proj's, n = 2 x windows strands."""
+    n = 2 * windows
+    nl = n * length
+    return dict(batch=n, dim=dim, L=length, L_valid=length, n_seg=1, n_rows=2 * n * dim, dim_per_group=dim,
+                s_u_dir=dim * nl, s_u_b=length, s_u_d=nl, s_z_dir=0, s_z_b=length, s_z_d=nl, s_A_dir=dim * nstate,
+                s_B_dir=(dt_rank + 2 * nstate) * nl, s_B_b=length, s_B_g=nstate * nl, s_B_n=nl, s_B_t=1, s_D_dir=dim,
+                direction=0, one=1)
 
 
 def compile_sm90(kernel, consts, ints, warps, maxnreg=None):
@@ -98,16 +113,29 @@ def main():
     ap.add_argument("--which", default="bwd,fwd")
     ap.add_argument("--dump", help="write each kernel's TTGIR and PTX here")
     ap.add_argument("--maxnreg", type=int, help="register cap per thread (the BWD_MAXNREG / FWD_MAXNREG tuning fields)")
+    ap.add_argument("--score", help="WINDOWS,LENGTH: the scoring forward instead (see above)")
     args = ap.parse_args()
     print(f"Triton {triton.__version__}, sm_90")
     base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True,
                 SOFTPLUS=int(os.environ.get("SOFTPLUS", "2")))
     which = args.which.split(",")
+    if args.score:
+        windows, length = (int(v) for v in args.score.split(","))
+        seg = triton.next_power_of_2(length)  # one segment: the rows alone fill the GPU
+        for lane_rows in (False, True):
+            for prefetch in (True, False):
+                consts = dict(base, SEG_LEN=seg, BLOCK_D=32, BLOCK_T=8, PREFETCH=prefetch, ADD_OUT=1, SUMMARY=False,
+                              LANE_ROWS=lane_rows)
+                compiled = compile_sm90(kernels._scan_fwd_kernel, consts, score_int_args(windows, length), 1,
+                                        args.maxnreg)
+                report(f"scoring forward {windows}x{length} prefetch {int(prefetch)} lane rows {int(lane_rows)}",
+                       compiled, args.dump)
+        return
     if "bwd" in which:
         consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True, HAS_DLAST=False)
         report("backward", compile_sm90(kernels._scan_bwd_kernel, consts, int_args(), 1, args.maxnreg), args.dump)
     if "fwd" in which:
-        consts = dict(base, BLOCK_D=32, BLOCK_T=8, PREFETCH=False, ADD_OUT=0)
+        consts = dict(base, BLOCK_D=32, BLOCK_T=8, PREFETCH=False, ADD_OUT=0, LANE_ROWS=False)
         for summary in (False, True):
             compiled = compile_sm90(kernels._scan_fwd_kernel, dict(consts, SUMMARY=summary), int_args(block_d=32), 1,
                                     args.maxnreg)

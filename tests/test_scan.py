@@ -293,3 +293,31 @@ def test_saved_segments_keep_the_least_state_memory(rows, length):
     # against the old fixed 128: never more memory
     if 128 in floats:
         assert floats[seg] <= floats[128] * (1 + scan_triton.SEG_MEMORY_SLACK)
+
+
+@pytest.mark.parametrize("save,length,valid", [(False, 19, 19), (False, 24, 19), (True, 21, 21)])
+def test_lane_rows_forward_is_the_same_scan(monkeypatch, save, length, valid):
+    """LANE_ROWS (rows that cannot be loaded as whole vectors) changes only how the forward's
+    chunk tiles are loaded and stored: its outputs equal the default loads' exactly, in both
+    directions of a stacked call, with the directions added or not, and match the float64
+    reference (rows of 24 fp32, 96 bytes, are whole vectors and keep the default loads)."""
+    per_dir = [make_inputs(2, 4, length, 3, None, torch.float32, True) for _ in range(2)]
+    stacked = {k: torch.stack([per_dir[0][k], per_dir[1][k]]) for k in per_dir[0]}
+    stacked["B"], stacked["C"] = stacked["B"].unsqueeze(2), stacked["C"].unsqueeze(2)
+    inputs = scan_triton.scan_inputs(*(stacked[k] for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")))
+    outs = {}
+    for on in (False, True):
+        monkeypatch.setattr(scan_triton, "LANE_ROWS", on)
+        for add in (False, True):
+            outs[on, add] = scan_triton.scan_forward(*inputs, True, 0, save=save, valid_length=valid,
+                                                     add_directions=add)[:2]
+    for add in (False, True):
+        for a, b in zip(outs[False, add], outs[True, add]):
+            torch.testing.assert_close(a[..., :valid], b[..., :valid], rtol=0, atol=0)
+    out = outs[True, False][0]
+    for k in range(2):
+        args = {n: stacked[n][k].double()[..., :valid] if stacked[n].dim() > 3 else stacked[n][k].double()
+                for n in stacked}
+        args["B"], args["C"] = args["B"][:, 0], args["C"][:, 0]
+        ref = selective_scan_ref(**args, delta_softplus=True, reverse=k == 1)
+        assert rel_err(out[k, ..., :valid], ref) <= 1e-5

@@ -163,6 +163,7 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     n_seg = -(-length // seg_len)
     f32 = dict(device=u.device, dtype=torch.float32)
     prefetch = _prefetch(save)
+    lane_rows = LANE_ROWS and (length * u.element_size()) % 16 != 0
     out = _alloc(u[:1] if add_directions else u)
     last = _alloc((R, batch, dim, nstate), **f32)
     n_rows = R * batch * dim
@@ -170,7 +171,8 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     sdt = torch.empty((n_seg, n_rows), **f32)  # summed delta per segment
     grid = (batch * -(-dim // block_d) * n_seg,)
     common = _common_args(u, A, B, D, z, R, dim // groups)
-    consts = _constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, u.dtype)
+    consts = dict(_constexprs(nstate, block_d, block_t, seg_len, D, z, delta_bias, softplus, u.dtype),
+                  LANE_ROWS=lane_rows)
     args = (u, delta, A, B, C, D if D is not None else u, z if z is not None else u,
             delta_bias if delta_bias is not None else u, out, last, hs, sdt,
             batch, dim, length, valid, n_seg, n_rows)
@@ -192,6 +194,15 @@ def scan_forward(u, delta, A, B, C, D, z, delta_bias, softplus, rev_base, save, 
     config = (bool(softplus), rev_base, warps, cfg["bwd_block_d"], cfg["bwd_block_t"], seg_len,
               cfg["bwd_programs"], cfg["bwd_maxnreg"])
     return out, last, (hs, config)
+
+
+#: A forward over rows whose length is not a multiple of 16 bytes (a 1,023-base window) loads
+#: and stores its chunk tiles in the scan's own layout (the kernel's LANE_ROWS): Triton cannot
+#: load such rows as whole vectors and otherwise lays the loads out with time across lanes.
+#: Statically (Triton 3.6, sm_90, `benchmarks/compile_stats.py --score 256,1023`) the 1k
+#: scoring forward drops from 248 to 168 registers (150 without prefetch), SASS 2,200 -> 1,848;
+#: not yet timed on a GPU, so off unless GENOMAMBA_SCAN_LANE_ROWS=1 (benchmarks/RESULTS.md).
+LANE_ROWS = os.environ.get("GENOMAMBA_SCAN_LANE_ROWS", "0") == "1"
 
 
 def _prefetch(save):

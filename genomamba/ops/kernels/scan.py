@@ -167,24 +167,38 @@ def _state_rows(ptr, row_B, t, s_B_t, mask_tn):
 @triton.jit
 def _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg, k, n_chunks, L, mask_d,
                mask_n, REV: tl.constexpr, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr, LOAD_Z: tl.constexpr,
-               LOAD_C: tl.constexpr):
+               LOAD_C: tl.constexpr, LANE_ROWS: tl.constexpr):
     # The raw tiles of chunk k (nothing loaded for k >= n_chunks): u, delta, z
     # (BLOCK_T, BLOCK_D) and B, C (BLOCK_T, N), in their memory dtype; z and C are u and B
-    # unless loaded.
+    # unless loaded. LANE_ROWS: through _lanes_load (see _row_tile_load).
     t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
     mask_t = mask_t & (tl.zeros_like(t) + k < n_chunks)
     mask_dt = mask_t[:, None] & mask_d[None, :]
     mask_tn = mask_t[:, None] & mask_n[None, :]
-    u = tl.load(u_ptr + row_u + t[:, None], mask=mask_dt, other=0.0)
-    d = tl.load(delta_ptr + row_u + t[:, None], mask=mask_dt, other=0.0)
+    u = _row_tile_load(u_ptr + row_u + t[:, None], mask_dt, LANE_ROWS)
+    d = _row_tile_load(delta_ptr + row_u + t[:, None], mask_dt, LANE_ROWS)
     z = u
     if LOAD_Z:
-        z = tl.load(z_ptr + row_z + t[:, None], mask=mask_dt, other=0.0)
-    Bt = tl.load(B_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0)
+        z = _row_tile_load(z_ptr + row_z + t[:, None], mask_dt, LANE_ROWS)
+    Bt = _row_tile_load(B_ptr + row_B + t[:, None] * s_B_t, mask_tn, LANE_ROWS)
     Ct = Bt
     if LOAD_C:
-        Ct = tl.load(C_ptr + row_B + t[:, None] * s_B_t, mask=mask_tn, other=0.0)
+        Ct = _row_tile_load(C_ptr + row_B + t[:, None] * s_B_t, mask_tn, LANE_ROWS)
     return u, d, z, Bt, Ct
+
+
+@triton.jit
+def _row_tile_load(ptrs, mask, LANE_ROWS: tl.constexpr):
+    """A (BLOCK_T, .) chunk tile of rows along time. Where the rows start at addresses Triton
+    cannot prove 16-byte aligned (an odd row length: a 1,023-base window), it cannot load whole
+    vectors, and its coalescing pass then lays the load out with time across lanes, converted
+    to the scan's layout through shared memory, in many more registers (Triton 3.6, sm_90, the
+    scoring forward at 1k: 248 registers, 8 programs per SM). LANE_ROWS loads the tile in the
+    scan's layout directly (_lanes_load: the last axis on lanes, time in registers): the same
+    number of scalar loads, each lane reading its own row."""
+    if LANE_ROWS:
+        return _lanes_load(ptrs, mask)
+    return tl.load(ptrs, mask=mask, other=0.0)
 
 
 @triton.jit
@@ -343,7 +357,8 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
 @triton.jit
 def _lanes_load(ptrs, mask, L2_ONLY: tl.constexpr = False):
     """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
-    lanes, then the low bits of the state index, the rest of the states in registers.
+    lanes, then the low bits of the state index, the rest of the states in registers (or any
+    tile the same way: its last axis on lanes, then the axis before it; see _row_tile_load).
 
     The tile is read through a flat (1-D) access. Triton's coalescing pass orders the axes
     of a multi-dimensional access by their contiguity in memory, and where none shows (the
@@ -376,6 +391,15 @@ def _lanes_store(ptrs, v, mask, ADD: tl.constexpr = False):
 
 
 @triton.jit
+def _row_tile_store(ptrs, v, mask, LANE_ROWS: tl.constexpr):
+    # store a chunk tile of rows along time in their dtype (LANE_ROWS: see _row_tile_load)
+    if LANE_ROWS:
+        _lanes_store(ptrs, v, mask)
+    else:
+        tl.store(ptrs, v.to(ptrs.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _sigmoid(x, FAST: tl.constexpr):
     # FAST (as for _softplus): 1 / (1 + 2^(-x log2 e)) with ex2 and rcp on the special-function
     # unit (4 instructions instead of an IEEE division's 16); exact limits 0 and 1
@@ -403,6 +427,7 @@ def _scan_fwd_kernel(
     BLOCK_D: tl.constexpr, BLOCK_T: tl.constexpr, SEG_LEN: tl.constexpr, REV: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr,
     SOFTPLUS: tl.constexpr, SUMMARY: tl.constexpr, PREFETCH: tl.constexpr, ADD_OUT: tl.constexpr,
+    LANE_ROWS: tl.constexpr = False,
 ):
     """SUMMARY: run each segment (but the last) from a zero state; write its end state
     to hs[seg + 1] and its summed delta to sdt[seg]. Otherwise: run each segment from
@@ -415,7 +440,9 @@ def _scan_fwd_kernel(
     are steps of (decay 1, input 0), so they change no state, and their out is not
     meaningful (memory padded to a multiple of 16 lets every load and store be a vector
     access). PREFETCH: load each chunk one chunk ahead (more registers, the loads' latency
-    hidden behind a chunk of work; pays where a program has no other warps to hide it)."""
+    hidden behind a chunk of work; pays where a program has no other warps to hide it).
+    LANE_ROWS: the chunk tiles of u, delta, z, B, C and out go through _lanes_load /
+    _lanes_store (for rows Triton cannot load as whole vectors: see _row_tile_load)."""
     b, d0, seg = _program_coords(tl.program_id(0), n_seg, dim, BLOCK_D)
     if SUMMARY and seg == n_seg - 1:
         return
@@ -450,17 +477,17 @@ def _scan_fwd_kernel(
     if PREFETCH:
         u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg,
                                              0, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T, LOAD_Z,
-                                             not SUMMARY)
+                                             not SUMMARY, LANE_ROWS)
     for k in range(0, n_chunks):
         if PREFETCH:
             u_raw, d_raw, z_raw, B_raw, C_raw = u_n, d_n, z_n, B_n, C_n
             u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t,
                                                  seg, k + 1, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T,
-                                                 LOAD_Z, not SUMMARY)
+                                                 LOAD_Z, not SUMMARY, LANE_ROWS)
         else:
             u_raw, d_raw, z_raw, B_raw, C_raw = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z,
                                                            row_B, s_B_t, seg, k, n_chunks, L, mask_d, mask_n, REV,
-                                                           SEG_LEN, BLOCK_T, LOAD_Z, not SUMMARY)
+                                                           SEG_LEN, BLOCK_T, LOAD_Z, not SUMMARY, LANE_ROWS)
         t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
         mask_dt = mask_t[:, None] & mask_d[None, :]
         valid = mask_dt & (t < L_valid)[:, None]
@@ -489,10 +516,10 @@ def _scan_fwd_kernel(
             if ADD_OUT:
                 o_ptrs = out_ptr + row_u - dir64 * s_u_dir + t[:, None]
                 y = y.to(out_ptr.dtype.element_ty).to(tl.float32)
-                y = _add_rounded(y, tl.load(o_ptrs, mask=mask_dt, other=0.0).to(tl.float32), ADD_OUT == 2)
-                tl.store(o_ptrs, y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+                y = _add_rounded(y, _row_tile_load(o_ptrs, mask_dt, LANE_ROWS).to(tl.float32), ADD_OUT == 2)
+                _row_tile_store(o_ptrs, y, mask_dt, LANE_ROWS)
             else:
-                tl.store(out_ptr + row_u + t[:, None], y.to(out_ptr.dtype.element_ty), mask=mask_dt)
+                _row_tile_store(out_ptr + row_u + t[:, None], y, mask_dt, LANE_ROWS)
 
     if SUMMARY:
         _lanes_store(hs_ptr + hs_row + (seg64 + 1) * (NSTATE * n_rows), h, mask_dn)
