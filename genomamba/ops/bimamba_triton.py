@@ -18,6 +18,8 @@ accumulation; weight gradients are returned in the weights' dtype.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from genomamba.ops.conv_triton import conv_silu_backward, conv_silu_forward
@@ -102,9 +104,10 @@ def bimamba(hidden, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
 #: scan's loads and stores are whole vectors. Measured on the H200 (default PS model, LLR
 #: scoring, 2026-12-03): 131k windows 8.09 -> 9.21 SNVs/s, 16k even (71.0 / 71.2), 1k slower
 #: (1,663 -> 1,483: the padded copy of the hidden states and the strided output cost more
-#: than the scan gains at batch 256), hence the threshold.
+#: than the scan gains at batch 256), hence the threshold. GENOMAMBA_PAD_ROWS_ABOVE overrides
+#: it (for A/B runs: 0 pads every odd window).
 ROW_MULTIPLE = 16
-PAD_ROWS_ABOVE = 16384
+PAD_ROWS_ABOVE = int(os.environ.get("GENOMAMBA_PAD_ROWS_ABOVE", "16384"))
 
 
 def _inference_forward(h, in_w, conv_w, conv_b, x_proj_w, dt_w, dt_b, A, D, out_w):
