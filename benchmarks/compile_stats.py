@@ -106,12 +106,14 @@ def report(label, compiled, dump=None):
         for kind in ("ttgir", "ptx"):
             with open(os.path.join(dump, f"{label.replace(' ', '_')}.{kind}"), "w") as f:
                 f.write(compiled.asm[kind])
+        with open(os.path.join(dump, f"{label.replace(' ', '_')}.sass"), "w") as f:
+            f.write(sass)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--which", default="bwd,fwd")
-    ap.add_argument("--dump", help="write each kernel's TTGIR and PTX here")
+    ap.add_argument("--dump", help="write each kernel's TTGIR, PTX and SASS here")
     ap.add_argument("--maxnreg", type=int, help="register cap per thread (the BWD_MAXNREG / FWD_MAXNREG tuning fields)")
     ap.add_argument("--score", help="WINDOWS,LENGTH: the scoring forward instead (see above)")
     args = ap.parse_args()

@@ -165,18 +165,28 @@ def _state_rows(ptr, row_B, t, s_B_t, mask_tn):
 
 
 @triton.jit
-def _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg, k, n_chunks, L, mask_d,
+def _live_positions(seg, k, L, L_valid, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr):
+    # Memory positions of chunk k of segment seg and whether each is a step of the scan
+    # (0 <= t < L_valid, one unsigned compare: a ragged reverse tail's t < 0 wraps high)
+    t = _chunk_start(seg, k, L, rev, SEG_LEN, BLOCK_T) + tl.arange(0, BLOCK_T)
+    return t, t.to(tl.uint32) < L_valid.to(tl.uint32)
+
+
+@triton.jit
+def _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg, k, L, L_valid, mask_d,
                mask_n, REV: tl.constexpr, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr, LOAD_Z: tl.constexpr,
-               LOAD_C: tl.constexpr, LANE_ROWS: tl.constexpr):
-    # The raw tiles of chunk k (nothing loaded for k >= n_chunks): u, delta, z
-    # (BLOCK_T, BLOCK_D) and B, C (BLOCK_T, N), in their memory dtype; z and C are u and B
-    # unless loaded. LANE_ROWS: through _lanes_load (see _row_tile_load).
-    t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
-    mask_t = mask_t & (tl.zeros_like(t) + k < n_chunks)
+               LOAD_C: tl.constexpr, LANE_ROWS: tl.constexpr, SOFTPLUS: tl.constexpr):
+    # The raw tiles of chunk k: u, delta, z (BLOCK_T, BLOCK_D) and B, C (BLOCK_T, N), in
+    # their memory dtype; z and C are u and B unless loaded. LANE_ROWS: through _lanes_load
+    # (see _row_tile_load). Positions that are no steps of the scan (outside [0, L_valid),
+    # which also covers a prefetch past the segment's last chunk) read 0, and delta -inf
+    # under SOFTPLUS: softplus(-inf) is exactly 0, a step of decay 1 and input 0, so the
+    # loop needs no select of its own.
+    t, mask_t = _live_positions(seg, k, L, L_valid, REV, SEG_LEN, BLOCK_T)
     mask_dt = mask_t[:, None] & mask_d[None, :]
     mask_tn = mask_t[:, None] & mask_n[None, :]
     u = _row_tile_load(u_ptr + row_u + t[:, None], mask_dt, LANE_ROWS)
-    d = _row_tile_load(delta_ptr + row_u + t[:, None], mask_dt, LANE_ROWS)
+    d = _row_tile_load(delta_ptr + row_u + t[:, None], mask_dt, LANE_ROWS, float("-inf") if SOFTPLUS else 0.0)
     z = u
     if LOAD_Z:
         z = _row_tile_load(z_ptr + row_z + t[:, None], mask_dt, LANE_ROWS)
@@ -188,7 +198,7 @@ def _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t
 
 
 @triton.jit
-def _row_tile_load(ptrs, mask, LANE_ROWS: tl.constexpr):
+def _row_tile_load(ptrs, mask, LANE_ROWS: tl.constexpr, other: tl.constexpr = 0.0):
     """A (BLOCK_T, .) chunk tile of rows along time. Where the rows start at addresses Triton
     cannot prove 16-byte aligned (an odd row length: a 1,023-base window), it cannot load whole
     vectors, and its coalescing pass then lays the load out with time across lanes, converted
@@ -197,8 +207,8 @@ def _row_tile_load(ptrs, mask, LANE_ROWS: tl.constexpr):
     scan's layout directly (_lanes_load: the last axis on lanes, time in registers): the same
     number of scalar loads, each lane reading its own row."""
     if LANE_ROWS:
-        return _lanes_load(ptrs, mask)
-    return tl.load(ptrs, mask=mask, other=0.0)
+        return _lanes_load(ptrs, mask, other=other)
+    return tl.load(ptrs, mask=mask, other=other)
 
 
 @triton.jit
@@ -355,7 +365,7 @@ def _add_lane_sums(ptr, x, t0, L, s_t, s_n, NSTATE: tl.constexpr, LANE_SHUFFLE: 
 
 
 @triton.jit
-def _lanes_load(ptrs, mask, L2_ONLY: tl.constexpr = False):
+def _lanes_load(ptrs, mask, L2_ONLY: tl.constexpr = False, other: tl.constexpr = 0.0):
     """Load a state-shaped (N, BLOCK_D) tile in the scan's register layout: channels along
     lanes, then the low bits of the state index, the rest of the states in registers (or any
     tile the same way: its last axis on lanes, then the axis before it; see _row_tile_load).
@@ -370,9 +380,9 @@ def _lanes_load(ptrs, mask, L2_ONLY: tl.constexpr = False):
     flat_ptrs = tl.reshape(ptrs, (n,))
     flat_mask = tl.reshape(tl.broadcast_to(mask, ptrs.shape), (n,))
     if L2_ONLY:  # cached in L2 only (.cg): values another SM wrote during this kernel
-        v = tl.load(flat_ptrs, mask=flat_mask, other=0.0, cache_modifier=".cg")
+        v = tl.load(flat_ptrs, mask=flat_mask, other=other, cache_modifier=".cg")
     else:
-        v = tl.load(flat_ptrs, mask=flat_mask, other=0.0)
+        v = tl.load(flat_ptrs, mask=flat_mask, other=other)
     return tl.reshape(v, ptrs.shape)
 
 
@@ -438,7 +448,7 @@ def _scan_fwd_kernel(
 
     L is the rows' length in memory, L_valid <= L the scan's: positions from L_valid on
     are steps of (decay 1, input 0), so they change no state, and their out is not
-    meaningful (memory padded to a multiple of 16 lets every load and store be a vector
+    written (memory padded to a multiple of 16 lets every load and store be a vector
     access). PREFETCH: load each chunk one chunk ahead (more registers, the loads' latency
     hidden behind a chunk of work; pays where a program has no other warps to hide it).
     LANE_ROWS: the chunk tiles of u, delta, z, B, C and out go through _lanes_load /
@@ -476,34 +486,36 @@ def _scan_fwd_kernel(
     LOAD_Z: tl.constexpr = HAS_Z and not SUMMARY
     if PREFETCH:
         u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t, seg,
-                                             0, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T, LOAD_Z,
-                                             not SUMMARY, LANE_ROWS)
+                                             0, L, L_valid, mask_d, mask_n, REV, SEG_LEN, BLOCK_T, LOAD_Z,
+                                             not SUMMARY, LANE_ROWS, SOFTPLUS)
     for k in range(0, n_chunks):
         if PREFETCH:
             u_raw, d_raw, z_raw, B_raw, C_raw = u_n, d_n, z_n, B_n, C_n
             u_n, d_n, z_n, B_n, C_n = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z, row_B, s_B_t,
-                                                 seg, k + 1, n_chunks, L, mask_d, mask_n, REV, SEG_LEN, BLOCK_T,
-                                                 LOAD_Z, not SUMMARY, LANE_ROWS)
+                                                 seg, k + 1, L, L_valid, mask_d, mask_n, REV, SEG_LEN, BLOCK_T,
+                                                 LOAD_Z, not SUMMARY, LANE_ROWS, SOFTPLUS)
         else:
             u_raw, d_raw, z_raw, B_raw, C_raw = _raw_chunk(u_ptr, delta_ptr, z_ptr, B_ptr, C_ptr, row_u, row_z,
-                                                           row_B, s_B_t, seg, k, n_chunks, L, mask_d, mask_n, REV,
-                                                           SEG_LEN, BLOCK_T, LOAD_Z, not SUMMARY, LANE_ROWS)
-        t, mask_t = _chunk_positions(seg, k, L, REV, SEG_LEN, BLOCK_T)
+                                                           row_B, s_B_t, seg, k, L, L_valid, mask_d, mask_n, REV,
+                                                           SEG_LEN, BLOCK_T, LOAD_Z, not SUMMARY, LANE_ROWS, SOFTPLUS)
+        t, mask_t = _live_positions(seg, k, L, L_valid, REV, SEG_LEN, BLOCK_T)
         mask_dt = mask_t[:, None] & mask_d[None, :]
-        valid = mask_dt & (t < L_valid)[:, None]
         u = u_raw.to(tl.float32)
         draw = d_raw.to(tl.float32)
         if HAS_BIAS:
             draw = draw + bias[None, :]
         dt = draw
-        if SOFTPLUS:
+        if SOFTPLUS:  # masked positions: softplus(-inf) = 0 (see _raw_chunk)
             dt = _softplus(draw, SOFTPLUS == 2)
-        dt = tl.where(valid, dt, 0.0)
+            dtu = dt * u
+        else:
+            dt = tl.where(mask_dt, dt, 0.0)
+            dtu = tl.where(mask_dt, dt * u, 0.0)
         B3 = B_raw.to(tl.float32)[:, :, None]
         C3 = B3
         if not SUMMARY:
             C3 = C_raw.to(tl.float32)[:, :, None]
-        h, y3 = _forward_steps(h, dt[:, None, :], tl.where(valid, dt * u, 0.0)[:, None, :], B3, C3, A2, offs_t, REV,
+        h, y3 = _forward_steps(h, dt[:, None, :], dtu[:, None, :], B3, C3, A2, offs_t, REV,
                                BLOCK_T, not SUMMARY)
         if SUMMARY:
             sdt += tl.sum(dt, axis=0)
