@@ -13,7 +13,8 @@ launch settings; Triton's specialisation (ints equal to 1, multiples of 16) is m
 ``--score WINDOWS,LENGTH`` compiles instead the scoring forward (``_inference_forward``'s
 layout, the default PS model: 2 x WINDOWS rows of LENGTH positions, 512 channels) with and
 without prefetch and LANE_ROWS: e.g. ``--score 256,1023`` for 1k windows, whose odd rows the
-backward's stand-in values (all multiples of 16) do not show.
+backward's stand-in values (all multiples of 16) do not show; ``--block-t`` sets its chunk
+length. ``--dump DIR`` writes each kernel's TTGIR, PTX and SASS.
 """
 
 import argparse
@@ -116,6 +117,7 @@ def main():
     ap.add_argument("--dump", help="write each kernel's TTGIR, PTX and SASS here")
     ap.add_argument("--maxnreg", type=int, help="register cap per thread (the BWD_MAXNREG / FWD_MAXNREG tuning fields)")
     ap.add_argument("--score", help="WINDOWS,LENGTH: the scoring forward instead (see above)")
+    ap.add_argument("--block-t", type=int, default=8, help="the scoring forward's chunk length (BLOCK_T; default 8)")
     args = ap.parse_args()
     print(f"Triton {triton.__version__}, sm_90")
     base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=128, REV=0, HAS_D=True, HAS_Z=True, HAS_BIAS=True,
@@ -126,12 +128,12 @@ def main():
         seg = triton.next_power_of_2(length)  # one segment: the rows alone fill the GPU
         for lane_rows in (False, True):
             for prefetch in (True, False):
-                consts = dict(base, SEG_LEN=seg, BLOCK_D=32, BLOCK_T=8, PREFETCH=prefetch, ADD_OUT=1, SUMMARY=False,
-                              LANE_ROWS=lane_rows)
+                consts = dict(base, SEG_LEN=seg, BLOCK_D=32, BLOCK_T=args.block_t, PREFETCH=prefetch, ADD_OUT=1,
+                              SUMMARY=False, LANE_ROWS=lane_rows)
                 compiled = compile_sm90(kernels._scan_fwd_kernel, consts, score_int_args(windows, length), 1,
                                         args.maxnreg)
-                report(f"scoring forward {windows}x{length} prefetch {int(prefetch)} lane rows {int(lane_rows)}",
-                       compiled, args.dump)
+                report(f"scoring forward {windows}x{length} block_t {args.block_t} prefetch {int(prefetch)} "
+                       f"lane rows {int(lane_rows)}", compiled, args.dump)
         return
     if "bwd" in which:
         consts = dict(base, BLOCK_D=16, BLOCK_T=4, LANE_SHUFFLE=True, HAS_DLAST=False)
