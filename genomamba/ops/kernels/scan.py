@@ -168,8 +168,9 @@ def _state_rows(ptr, row_B, t, s_B_t, mask_tn):
 def _live_positions(seg, k, L, L_valid, rev, SEG_LEN: tl.constexpr, BLOCK_T: tl.constexpr):
     # Memory positions of chunk k of segment seg and whether each is a step of the scan
     # (0 <= t < L_valid, one unsigned compare: a ragged reverse tail's t < 0 wraps high)
+    # (L_valid as a tensor: Triton passes an int argument equal to 1 as a Python int)
     t = _chunk_start(seg, k, L, rev, SEG_LEN, BLOCK_T) + tl.arange(0, BLOCK_T)
-    return t, t.to(tl.uint32) < L_valid.to(tl.uint32)
+    return t, t.to(tl.uint32) < (tl.zeros_like(t) + L_valid).to(tl.uint32)
 
 
 @triton.jit
