@@ -5,9 +5,9 @@ needed, and the tests' interpreter setting kept out of it).
   Triton 3.6, which the lent GPUs run, turned a literal -0.0 into +0.0 there (one add per
   pick); Triton 3.9 keeps it.
 - The forward and backward kernels compile for sm_90 (which CI, with no GPU, otherwise never
-  does), also when every int argument is 1 (a one-base row, a single channel or sequence). Triton passes such an argument as a Python int, not a tensor,
-  so an int method on it (``L_valid.to(...)``) fails to compile; the CPU interpreter never
-  shows this."""
+  does), also when every int argument is 1 (a one-base row, a single channel or sequence).
+  Triton passes such an argument as a Python int, not a tensor, so an int method on it
+  (``L_valid.to(...)``) fails to compile; the CPU interpreter never shows this."""
 
 import os
 import subprocess
