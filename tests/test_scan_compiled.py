@@ -52,27 +52,13 @@ def test_a_step_pick_compiles_to_a_register_read_without_an_add(j, tmp_path):
 
 SPECIALISED = r"""
 import sys
-import triton
-from triton.backends.compiler import GPUTarget
-from triton.compiler import ASTSource
+sys.path.insert(0, sys.argv[3])
+import compile_stats  # benchmarks/: compiles for sm_90 with Triton's specialisation of ints equal to 1
 from genomamba.ops.kernels import scan as kernels
 
-HALF = {"u_ptr", "delta_ptr", "z_ptr", "B_ptr", "C_ptr", "out_ptr", "dout_ptr", "du_ptr", "ddelta_ptr", "dz_ptr"}
-INT32 = {"flags_ptr", "counter_ptr"}
-UNSPECIALISED = {"one", "direction"}  # the kernels' do_not_specialize
-
 def compile_with_ones(kernel, consts, ones):
-    sig, constexprs = {}, {}
-    for i, name in enumerate(kernel.arg_names):
-        if name in consts:
-            sig[name], constexprs[(i,)] = "constexpr", consts[name]
-        elif name.endswith("_ptr"):
-            sig[name] = "*bf16" if name in HALF else "*i32" if name in INT32 else "*fp32"
-        elif name in UNSPECIALISED or not ones:
-            sig[name] = "i32"
-        else:  # an int argument equal to 1, as Triton specialises it
-            sig[name], constexprs[(i,)] = "constexpr", 1
-    triton.compile(ASTSource(kernel, sig, constexprs), target=GPUTarget("cuda", 90, 32), options={"num_warps": 1})
+    ints = {name: 1 if ones else 7 for name in kernel.arg_names if name not in consts and not name.endswith("_ptr")}
+    compile_stats.compile_sm90(kernel, consts, ints, 1)
 
 base = dict(NSTATE=16, NSTATE_P2=16, SEG_LEN=32, HAS_D=True, HAS_Z=True, HAS_BIAS=True, SOFTPLUS=2)
 ones = sys.argv[2] == "ones"
@@ -94,7 +80,8 @@ def test_the_kernels_compile_for_sm90_also_when_every_int_argument_is_one(kernel
     program = tmp_path / "ones.py"
     program.write_text(SPECIALISED)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    run = subprocess.run([sys.executable, str(program), kernel, ints], capture_output=True, text=True, env=env,
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks")
+    run = subprocess.run([sys.executable, str(program), kernel, ints, bench], capture_output=True, text=True, env=env,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip().endswith("compiled")

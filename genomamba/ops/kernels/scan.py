@@ -505,13 +505,11 @@ def _scan_fwd_kernel(
         draw = d_raw.to(tl.float32)
         if HAS_BIAS:
             draw = draw + bias[None, :]
-        dt = draw
         if SOFTPLUS:  # masked positions: softplus(-inf) = 0 (see _raw_chunk)
             dt = _softplus(draw, SOFTPLUS == 2)
-            dtu = dt * u
         else:
-            dt = tl.where(mask_dt, dt, 0.0)
-            dtu = tl.where(mask_dt, dt * u, 0.0)
+            dt = tl.where(mask_dt, draw, 0.0)
+        dtu = dt * u  # masked: u reads 0
         B3 = B_raw.to(tl.float32)[:, :, None]
         C3 = B3
         if not SUMMARY:
